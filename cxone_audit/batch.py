@@ -1,0 +1,96 @@
+"""Audit many rows at once over one shared resolver.
+
+Rows are audited by a fixed number of workers (``concurrency``), so a batch
+is limited by DNS round trips rather than by waiting in line, and the
+resolver is never flooded. Results come back in input order; rows with an
+input error become ``input-error`` results without any DNS question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from .audit import DomainResult, audit_domain, input_error
+from .inputs import InputRow
+from .resolver import Resolver
+
+__all__ = ["DEFAULT_CONCURRENCY", "audit_rows", "run_rows"]
+
+log = logging.getLogger(__name__)
+
+#: Domains audited at once by default.
+DEFAULT_CONCURRENCY = 32
+
+OnResult = Callable[[DomainResult], None]
+
+
+async def _audit_row(row: InputRow, resolver: Resolver) -> DomainResult:
+    if row.error or row.domain is None or row.region is None:
+        return input_error(
+            row.row, row.raw, row.error or "no domain",
+            domain=row.domain, region=row.region, notes=row.notes,
+            columns=row.columns,
+        )
+    return await audit_domain(
+        row.domain, row.region, resolver, row=row.row, raw=row.raw,
+        notes=row.notes, columns=row.columns,
+    )
+
+
+async def audit_rows(
+    rows: Sequence[InputRow],
+    resolver: Resolver,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool = True,
+    on_result: OnResult | None = None,
+) -> list[DomainResult]:
+    """Audit every row; return one result per row, in input order.
+
+    Parameters
+    ----------
+    rows
+        Rows from :mod:`cxone_audit.inputs`.
+    resolver
+        Shared by all rows, so common include chains are asked once.
+    concurrency
+        How many domains are audited at the same time.
+    progress
+        Show a progress bar (terminal or notebook).
+    on_result
+        Called with each result as soon as it is ready (any order).
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    results: list[DomainResult | None] = [None] * len(rows)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(rows)):
+        queue.put_nowait(index)
+
+    with tqdm(total=len(rows), disable=not progress, unit="domain",
+              desc="auditing") as bar:
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                result = await _audit_row(rows[index], resolver)
+                results[index] = result
+                if on_result is not None:
+                    on_result(result)
+                bar.update(1)
+
+        workers = min(concurrency, len(rows)) or 1
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    return [r for r in results if r is not None]
+
+
+def run_rows(
+    rows: Sequence[InputRow], resolver: Resolver, **options: object
+) -> list[DomainResult]:
+    """Blocking form of :func:`audit_rows` for scripts and the CLI."""
+    return asyncio.run(audit_rows(rows, resolver, **options))  # type: ignore[arg-type]

@@ -1,0 +1,265 @@
+"""The ``cxone-audit`` command line.
+
+Exit codes: 0 when the run completed, whatever it found; 2 for bad usage or
+an input file that cannot be read; 1 for an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .audit import STATUSES, DomainResult, audit_domain
+from .batch import DEFAULT_CONCURRENCY, audit_rows
+from .errors import AuditError
+from .inputs import normalise_domain, read_rows
+from .outputs import RunInfo, result_to_dict, write_outputs
+from .regions import REGION_CODES, get_region, load_regions
+from .resolver import LiveResolver, Resolver, ZoneFileResolver
+
+log = logging.getLogger("cxone_audit")
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> click.UsageError:
+    return click.UsageError(message)
+
+
+def _resolver(
+    nameservers: Sequence[str], zone_files: Sequence[Path],
+    timeout: float, retries: int,
+) -> Resolver:
+    if zone_files and nameservers:
+        raise _fail("use --zone-file or --nameserver, not both")
+    try:
+        if zone_files:
+            return ZoneFileResolver(list(zone_files))
+        return LiveResolver(nameservers, timeout=timeout, retries=retries)
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def dns_options(func: Any) -> Any:
+    """The options that choose where DNS answers come from."""
+    options = [
+        click.option("--nameserver", "-n", "nameservers", multiple=True,
+                     metavar="ADDR[:PORT]",
+                     help="Ask this nameserver (repeatable): 1.1.1.1, "
+                          "127.0.0.1:5353, [::1]:5353. Default: the system "
+                          "resolver."),
+        click.option("--zone-file", "-z", "zone_files", multiple=True,
+                     type=click.Path(exists=True, dir_okay=False,
+                                     path_type=Path),
+                     help="Answer offline from this RFC 1035 master file "
+                          "(repeatable) instead of asking DNS."),
+        click.option("--timeout", type=click.FloatRange(min=0.1),
+                     default=3.0, show_default=True,
+                     help="Seconds to wait for one DNS answer."),
+        click.option("--retries", type=click.IntRange(min=0), default=1,
+                     show_default=True,
+                     help="Extra attempts after a timeout or SERVFAIL."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _region_option(required: bool) -> Any:
+    return click.option(
+        "--region", "-r",
+        required=required,
+        help="CXone region: " + ", ".join(REGION_CODES)
+        + " (or its name in English or Portuguese)."
+        + ("" if required else " Used for rows without a region."),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cxone-audit")
+@click.option("-v", "--verbose", count=True,
+              help="Log more (-v: one line per domain, -vv: every query).")
+def main(verbose: int) -> None:
+    """Audit the e-mail DNS of NICE CXone customers.
+
+    For each domain, check that its SPF record authorises every CXone SPF IP
+    of its region (RFC 7208 check_host), say why not, and report.
+    """
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: "
+                        "%(message)s", stream=sys.stderr)
+
+
+@main.command()
+@click.argument("input_file", metavar="INPUT",
+                type=click.Path(dir_okay=False, path_type=Path))
+@_region_option(required=False)
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
+              default=Path("reports/audit"), show_default=True,
+              help="Folder for results.json, summary.csv/xlsx, report.html.")
+@dns_options
+@click.option("--concurrency", "-c", type=click.IntRange(min=1),
+              default=DEFAULT_CONCURRENCY, show_default=True,
+              help="Domains audited at the same time.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Render report.html (takes a few seconds).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: when on a terminal).")
+def audit(
+    input_file: Path, region: str | None, out_dir: Path,
+    nameservers: tuple[str, ...], zone_files: tuple[Path, ...],
+    timeout: float, retries: int, concurrency: int, report: bool,
+    progress: bool | None,
+) -> None:
+    """Audit every domain of a CSV or XLSX file.
+
+    INPUT needs a 'domain' column; a 'region' column is optional when
+    --region is given; other columns are carried to the outputs.
+    """
+    try:
+        rows = read_rows(input_file, region)
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+    resolver = _resolver(nameservers, zone_files, timeout, retries)
+
+    started = time.monotonic()
+    info = RunInfo(resolver=resolver.describe(), input=input_file.name,
+                   default_region=get_region(region).code if region else None)
+    show = sys.stderr.isatty() if progress is None else progress
+    results = _run(audit_rows(rows, resolver, concurrency=concurrency,
+                              progress=show))
+    info.dns = resolver.stats.to_dict()
+    info.finished = datetime.now(UTC)
+    paths = write_outputs(results, info, out_dir)
+    audit_seconds = time.monotonic() - started
+
+    if report:
+        paths["html"] = _render_report(out_dir)
+    _print_summary(results, paths, audit_seconds)
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _render_report(out_dir: Path) -> Path:
+    from .report import render_report
+    try:
+        return render_report(out_dir)
+    except AuditError as exc:
+        click.echo(f"warning: {exc}", err=True)
+        return out_dir / "report.html"
+
+
+def _print_summary(
+    results: Sequence[DomainResult], paths: dict[str, Path], seconds: float
+) -> None:
+    counts = Counter(r.status for r in results)
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+    click.echo(f"{len(results)} rows audited in {seconds:.1f} s: {summary}")
+    for label in ("html", "json", "csv", "xlsx"):
+        if label in paths:
+            click.echo(f"  {label:5} {paths[label]}")
+
+
+@main.command()
+@click.argument("domain")
+@_region_option(required=True)
+@dns_options
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON (the results.json object).")
+def check(
+    domain: str, region: str, nameservers: tuple[str, ...],
+    zone_files: tuple[Path, ...], timeout: float, retries: int,
+    as_json: bool,
+) -> None:
+    """Check one DOMAIN against its region's CXone SPF IPs."""
+    name, notes, error = normalise_domain(domain)
+    if error or name is None:
+        raise _fail(error or "no domain given")
+    try:
+        found = get_region(region)
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+    resolver = _resolver(nameservers, zone_files, timeout, retries)
+
+    result = _run(audit_domain(name, found, resolver, raw=domain,
+                               notes=notes))
+    data = result_to_dict(result)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(format_result(data))
+
+
+def format_result(data: dict[str, Any]) -> str:
+    """A readable, plain-text account of one result."""
+    lines = [
+        f"{data['domain']} ({data['region']} {data['region_name']}): "
+        f"{data['status']}",
+        f"  {data['reason']}",
+        f"  SPF record: {data['spf']['record'] or '(none)'}",
+        f"  DNS-querying terms: {data['spf']['dns_lookups']}/10, "
+        f"void lookups: {data['spf']['void_lookups']}/2",
+    ]
+    for verdict in data["ips"]:
+        lines.append(f"  {verdict['ip']:>16}  {_explain(verdict)}")
+    for note in data["notes"]:
+        lines.append(f"  note: {note}")
+    for finding in data.get("findings", []):
+        lines.append(f"  [{finding['severity']}] {finding['code']}: "
+                     f"{finding['title']}")
+    proposal = data.get("proposal")
+    if proposal and proposal.get("record"):
+        lines.append(f"  publish: {proposal['record']}")
+    return "\n".join(lines)
+
+
+def _explain(verdict: dict[str, Any]) -> str:
+    if verdict["reason"]:
+        return f"{verdict['result']}: {verdict['reason']}"
+    if verdict["matched"] is None:
+        return f"{verdict['result']}: no term matched (default)"
+    via = " via " + " > ".join(verdict["path"]) if verdict["path"] else ""
+    return (f"{verdict['result']}: {verdict['matched']} in "
+            f"{verdict['matched_in']}{via}")
+
+
+@main.command()
+@_region_option(required=False)
+@click.option("--purpose", type=click.Choice(["allowlist", "spf"]),
+              help="Only the allowlist IPs (receive system e-mail) or the "
+                   "SPF IPs (send ACD e-mail).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+              default="table", show_default=True)
+def regions(region: str | None, purpose: str | None, fmt: str) -> None:
+    """Print CXone's region IP tables."""
+    try:
+        frame = load_regions(region, purpose)  # type: ignore[arg-type]
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=1,
+                                 force_ascii=False))
+    else:
+        shown = frame[["region", "region_name", "purpose", "ip"]]
+        click.echo(shown.to_string(index=False))
+        click.echo(f"\nsource: {frame['source'].iloc[0]}, taken "
+                   f"{frame['taken'].iloc[0]}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
