@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from tqdm.auto import tqdm
 
@@ -48,6 +48,8 @@ async def audit_rows(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: bool = True,
     on_result: OnResult | None = None,
+    skip: Collection[int] = (),
+    keep: bool = True,
 ) -> list[DomainResult]:
     """Audit every row; return one result per row, in input order.
 
@@ -63,27 +65,35 @@ async def audit_rows(
         Show a progress bar (terminal or notebook).
     on_result
         Called with each result as soon as it is ready (any order).
+    skip
+        Row numbers already done (a resumed run): neither audited nor
+        returned.
+    keep
+        Return the results. A long run that streams them through
+        ``on_result`` passes ``False`` so memory stays flat.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    results: list[DomainResult | None] = [None] * len(rows)
+    todo = [row for row in rows if row.row not in skip]
+    results: list[DomainResult | None] = [None] * len(todo) if keep else []
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(rows)):
+    for index in range(len(todo)):
         queue.put_nowait(index)
 
-    with tqdm(total=len(rows), disable=not progress, unit="domain",
-              desc="auditing") as bar:
+    with tqdm(total=len(rows), initial=len(rows) - len(todo),
+              disable=not progress, unit="domain", desc="auditing") as bar:
 
         async def worker() -> None:
             while not queue.empty():
                 index = queue.get_nowait()
-                result = await _audit_row(rows[index], resolver)
-                results[index] = result
+                result = await _audit_row(todo[index], resolver)
+                if keep:
+                    results[index] = result
                 if on_result is not None:
                     on_result(result)
                 bar.update(1)
 
-        workers = min(concurrency, len(rows)) or 1
+        workers = min(concurrency, len(todo)) or 1
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     return [r for r in results if r is not None]

@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +19,18 @@ from typing import Any
 import click
 
 from . import __version__
-from .audit import STATUSES, DomainResult, audit_domain
+from .audit import STATUSES, audit_domain
 from .batch import DEFAULT_CONCURRENCY, audit_rows
 from .errors import AuditError
 from .inputs import normalise_domain, read_rows
-from .outputs import RunInfo, result_to_dict, write_outputs
+from .outputs import (
+    ResultStream,
+    RunInfo,
+    finish_outputs,
+    fingerprint,
+    read_results,
+    result_to_dict,
+)
 from .regions import REGION_CODES, get_region, load_regions
 from .resolver import LiveResolver, Resolver, ZoneFileResolver
 
@@ -112,6 +118,9 @@ def main(verbose: int) -> None:
 @click.option("--concurrency", "-c", type=click.IntRange(min=1),
               default=DEFAULT_CONCURRENCY, show_default=True,
               help="Domains audited at the same time.")
+@click.option("--resume", is_flag=True,
+              help="Keep the rows an interrupted run already wrote to "
+                   "--out and audit only the rest.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Render report.html (takes a few seconds).")
 @click.option("--progress/--no-progress", default=None,
@@ -119,34 +128,62 @@ def main(verbose: int) -> None:
 def audit(
     input_file: Path, region: str | None, out_dir: Path,
     nameservers: tuple[str, ...], zone_files: tuple[Path, ...],
-    timeout: float, retries: int, concurrency: int, report: bool,
-    progress: bool | None,
+    timeout: float, retries: int, concurrency: int, resume: bool,
+    report: bool, progress: bool | None,
 ) -> None:
     """Audit every domain of a CSV or XLSX file.
 
     INPUT needs a 'domain' column; a 'region' column is optional when
-    --region is given; other columns are carried to the outputs.
+    --region is given; other columns are carried to the outputs. Results
+    are written to --out as each domain finishes; after an interruption,
+    run the same command with --resume.
     """
     try:
         rows = read_rows(input_file, region)
+        default = get_region(region).code if region else None
+        stream = ResultStream(out_dir, fingerprint(input_file, default),
+                              resume=resume)
     except AuditError as exc:
         raise _fail(str(exc)) from exc
     resolver = _resolver(nameservers, zone_files, timeout, retries)
 
     started = time.monotonic()
     info = RunInfo(resolver=resolver.describe(), input=input_file.name,
-                   default_region=get_region(region).code if region else None)
+                   default_region=default)
     show = sys.stderr.isatty() if progress is None else progress
-    results = _run(audit_rows(rows, resolver, concurrency=concurrency,
-                              progress=show))
+    _audit_streaming(rows, resolver, stream, concurrency, show)
     info.dns = resolver.stats.to_dict()
     info.finished = datetime.now(UTC)
-    paths = write_outputs(results, info, out_dir)
+    paths = finish_outputs(stream, info)
     audit_seconds = time.monotonic() - started
 
     if report:
         paths["html"] = _render_report(out_dir)
-    _print_summary(results, paths, audit_seconds)
+    _print_summary(paths, audit_seconds)
+
+
+def _audit_streaming(
+    rows: Sequence[Any], resolver: Resolver, stream: ResultStream,
+    concurrency: int, progress: bool,
+) -> None:
+    """Audit the rows not yet in the stream, appending each as it ends."""
+    work = audit_rows(rows, resolver, concurrency=concurrency,
+                      progress=progress, on_result=stream.append,
+                      skip=set(stream.done), keep=False)
+    try:
+        _run(work)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ninterrupted: {len(stream.done)} of {len(rows)} rows are "
+            f"saved in {stream.path}; run the same command with --resume "
+            "to finish", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        click.echo(
+            f"error writing results: {exc}; {len(stream.done)} rows are "
+            f"saved in {stream.path}; free the problem, then --resume",
+            err=True)
+        sys.exit(1)
 
 
 def _run(coro: Any) -> Any:
@@ -162,12 +199,11 @@ def _render_report(out_dir: Path) -> Path:
         return out_dir / "report.html"
 
 
-def _print_summary(
-    results: Sequence[DomainResult], paths: dict[str, Path], seconds: float
-) -> None:
-    counts = Counter(r.status for r in results)
+def _print_summary(paths: dict[str, Path], seconds: float) -> None:
+    counts = read_results(paths["json"])["run"]["counts"]
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
-    click.echo(f"{len(results)} rows audited in {seconds:.1f} s: {summary}")
+    total = sum(counts.values())
+    click.echo(f"{total} rows audited in {seconds:.1f} s: {summary}")
     for label in ("html", "json", "csv", "xlsx"):
         if label in paths:
             click.echo(f"  {label:5} {paths[label]}")

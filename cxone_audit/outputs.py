@@ -1,5 +1,11 @@
 """Write a run's results: ``results.json``, ``summary.csv``, ``summary.xlsx``.
 
+While a run goes on, each finished row is appended to ``results.jsonl`` in
+the output folder and flushed, so an interrupted run (Ctrl-C, a killed
+process, a full disk) keeps every finished row, and ``--resume`` audits only
+the rest. The final files are then written from that stream, in input
+order, without holding every result in memory.
+
 :func:`result_to_dict` is the one place a :class:`~.audit.DomainResult`
 becomes plain data; the summary table, the report and the CLI all read that
 form. Text in the summary files comes from strangers (DNS TXT records, the
@@ -9,10 +15,11 @@ formula are neutralised with a leading apostrophe (OWASP "CSV injection").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +29,16 @@ import pandas as pd
 
 from . import __version__
 from .audit import STATUSES, DomainResult
+from .errors import AuditError
 from .regions import table_date
 
 __all__ = [
+    "ResultStream",
     "RunInfo",
     "neutralise_formula",
     "read_results",
     "result_to_dict",
+    "finish_outputs",
     "summary_frame",
     "write_outputs",
     "write_summary",
@@ -53,7 +63,7 @@ class RunInfo:
     finished: datetime | None = None
     dns: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def to_dict(self, results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         counts = Counter(r["status"] for r in results)
         finished = self.finished or datetime.now(UTC)
         return {
@@ -67,7 +77,7 @@ class RunInfo:
             "input": self.input,
             "default_region": self.default_region,
             "region_table_taken": table_date(),
-            "rows": len(results),
+            "rows": sum(counts.values()),
             "counts": {s: counts.get(s, 0) for s in STATUSES},
             "dns": dict(self.dns),
         }
@@ -163,17 +173,31 @@ def write_outputs(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    domains = [result_to_dict(r) for r in results]
+    domains = [result_to_dict(r) for r in sorted(results, key=_row)]
 
-    json_path = out / "results.json"
-    document = {"run": info.to_dict(domains), "domains": domains}
-    json_path.write_text(
-        json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8"
-    )
-
+    json_path = _write_json(out, info.to_dict(domains), domains)
     csv_path, xlsx_path = write_summary(summary_frame(domains), out)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}
+
+
+def _row(result: DomainResult) -> int:
+    return result.row
+
+
+def _write_json(
+    out: Path, run: dict[str, Any], domains: Iterable[dict[str, Any]]
+) -> Path:
+    """Write ``results.json`` one domain at a time."""
+    path = out / "results.json"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write('{"run": ' + json.dumps(run, ensure_ascii=False))
+        handle.write(',\n"domains": [\n')
+        for index, data in enumerate(domains):
+            handle.write(",\n" if index else "")
+            handle.write(json.dumps(data, ensure_ascii=False))
+        handle.write("\n]}\n")
+    return path
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
@@ -182,3 +206,122 @@ def read_results(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "results.json"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+STREAM_NAME = "results.jsonl"
+
+
+def fingerprint(path: str | Path, default_region: str | None) -> str:
+    """A digest of an input file and the options that shape its rows."""
+    digest = hashlib.sha256(Path(path).read_bytes())
+    digest.update(f"|region={default_region}".encode())
+    return digest.hexdigest()
+
+
+class ResultStream:
+    """Results appended one JSON line at a time, readable after a crash.
+
+    The first line is a header naming the input's fingerprint; each further
+    line is one :func:`result_to_dict` object. A line cut short by a crash is
+    dropped when the stream is opened again.
+
+    Parameters
+    ----------
+    out_dir
+        The run's output folder.
+    input_id
+        The input's :func:`fingerprint`.
+    resume
+        Keep the rows already in the stream (they must come from the same
+        input); otherwise start afresh.
+    """
+
+    def __init__(self, out_dir: str | Path, input_id: str,
+                 resume: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.out_dir / STREAM_NAME
+        self.input_id = input_id
+        self.done: set[int] = set()
+
+        if resume and self.path.exists():
+            self._reopen()
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        header = {"stream": "cxone-audit results", "input": self.input_id}
+        with self.path.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(header) + "\n")
+
+    def _reopen(self) -> None:
+        lines = self.path.read_bytes().split(b"\n")
+        header = _parse_line(lines[0])
+        if header is None or header.get("input") != self.input_id:
+            raise AuditError(
+                f"{self.path} holds results of another input or options; "
+                "use a new --out folder or run without --resume"
+            )
+        kept = [lines[0]]
+        for line in lines[1:]:
+            data = _parse_line(line)
+            if data is not None and "row" in data:
+                self.done.add(int(data["row"]))
+                kept.append(line)
+        # A line cut short by a crash is dropped, so that row runs again.
+        self.path.write_bytes(b"\n".join(kept) + b"\n")
+        log.info("resuming: %d rows already done in %s", len(self.done),
+                 self.path)
+
+    def append(self, result: DomainResult) -> None:
+        """Write one finished row and flush it to disk."""
+        line = json.dumps(result_to_dict(result), ensure_ascii=False)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+        self.done.add(result.row)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every stored row, in input order, read back one at a time."""
+        offsets: dict[int, int] = {}
+        with self.path.open("rb") as handle:
+            handle.readline()
+            while True:
+                offset, line = handle.tell(), handle.readline()
+                if not line:
+                    break
+                data = _parse_line(line)
+                if data is not None:
+                    offsets.setdefault(int(data["row"]), offset)
+
+            for row in sorted(offsets):
+                handle.seek(offsets[row])
+                yield json.loads(handle.readline())
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def finish_outputs(stream: ResultStream, info: RunInfo) -> dict[str, Path]:
+    """Write ``results.json`` and the summary files from a result stream.
+
+    Rows are read back one at a time, so memory does not grow with the
+    number of rows beyond the flat summary table.
+    """
+    out = stream.out_dir
+    run = info.to_dict(_statuses(stream))
+
+    json_path = _write_json(out, run, stream.rows())
+    csv_path, xlsx_path = write_summary(summary_frame(stream.rows()), out)
+    log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
+    return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}
+
+
+def _statuses(stream: ResultStream) -> Iterator[dict[str, str]]:
+    for data in stream.rows():
+        yield {"status": data["status"]}

@@ -1,0 +1,114 @@
+import asyncio
+import json
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from cxone_audit.batch import audit_rows
+from cxone_audit.errors import AuditError
+from cxone_audit.inputs import rows_from_frame
+from cxone_audit.outputs import (
+    ResultStream,
+    RunInfo,
+    finish_outputs,
+    neutralise_formula,
+    read_results,
+    write_outputs,
+)
+
+from .zones import zone
+
+BODY = """
+a.example. IN TXT "v=spf1 ip4:52.56.74.209 ip4:18.132.96.228 -all"
+b.example. IN TXT "=HYPERLINK(\\"http://evil.example\\",\\"x\\") v=spf1 -all"
+c.example. IN TXT "v=spf1 include:c.example -all"
+"""
+
+FRAME = pd.DataFrame({
+    "domain": ["a.example", "b.example", "", "c.example", "=1+2",
+               "d.example", "A.EXAMPLE"],
+    "owner": ["@SUM(1)", "+x", "-y", "ok", "\tz", "plain", "dup"],
+})
+
+
+def audit(frame: pd.DataFrame, **options):
+    rows = rows_from_frame(frame, "UK1")
+    return rows, asyncio.run(audit_rows(rows, zone(BODY), progress=False,
+                                        **options))
+
+
+@pytest.mark.parametrize(("value", "safe"), [
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-1", "'-1"), ("@x", "'@x"),
+    ("\tx", "'\tx"), ("ok", "ok"), (3, 3), ("", ""),
+])
+def test_neutralise_formula(value: object, safe: object) -> None:
+    assert neutralise_formula(value) == safe
+
+
+def test_rows_in_equal_rows_out_everywhere(tmp_path: Path) -> None:
+    rows, results = audit(FRAME)
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    document = read_results(tmp_path)
+    csv = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False)
+    xlsx = pd.read_excel(paths["xlsx"], dtype=str, keep_default_na=False)
+    assert [d["row"] for d in document["domains"]] == list(range(1, 8))
+    assert list(csv["row"]) == [str(n) for n in range(1, 8)]
+    assert len(xlsx) == 7
+    assert document["run"]["rows"] == 7
+    statuses = [d["status"] for d in document["domains"]]
+    assert statuses == ["authorised", "no-spf", "input-error", "spf-error",
+                        "input-error", "no-spf", "input-error"]
+    assert "duplicate" in document["domains"][6]["reason"]
+
+
+def test_no_cell_starts_a_formula(tmp_path: Path) -> None:
+    _, results = audit(FRAME)
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    sheet = openpyxl.load_workbook(paths["xlsx"]).active
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    text = paths["csv"].read_text()
+    assert "'@SUM(1)" in text and "'=1+2" in text
+    for line in pd.read_csv(paths["csv"], dtype=str).fillna("").values:
+        assert not any(str(v).startswith(("=", "+", "-", "@")) for v in line)
+
+
+def test_stream_resume_skips_finished_rows(tmp_path: Path) -> None:
+    stream = ResultStream(tmp_path, "input-1")
+    rows, first = audit(FRAME.iloc[:3], on_result=stream.append)
+    with stream.path.open("a") as handle:
+        handle.write('{"row": 5, "cut sh')  # a crash mid-line
+
+    again = ResultStream(tmp_path, "input-1", resume=True)
+    all_rows = rows_from_frame(FRAME, "UK1")
+    resolver = zone(BODY)
+    asyncio.run(audit_rows(all_rows, resolver, progress=False,
+                           on_result=again.append, skip=set(again.done)))
+    paths = finish_outputs(again, RunInfo("zone"))
+
+    asked = {name for name, _ in resolver.stats.distinct}
+    assert "a.example" not in asked and "b.example" not in asked
+    assert "c.example" in asked
+    document = json.loads(paths["json"].read_text())
+    assert [d["row"] for d in document["domains"]] == list(range(1, 8))
+
+
+def test_resume_refuses_another_input(tmp_path: Path) -> None:
+    ResultStream(tmp_path, "input-1")
+
+    with pytest.raises(AuditError, match="another input"):
+        ResultStream(tmp_path, "input-2", resume=True)
+
+
+def test_results_keep_input_order_with_concurrency() -> None:
+    frame = pd.DataFrame({"domain": [f"n{i}.example" for i in range(40)]})
+
+    _, results = audit(frame, concurrency=7)
+
+    assert [r.row for r in results] == list(range(1, 41))

@@ -1,0 +1,126 @@
+import asyncio
+
+import pytest
+
+from cxone_audit.audit import audit_domain
+from cxone_audit.spf import SpfEvaluator, spf_records
+from cxone_audit.resolver import Answer
+
+from .zones import zone
+
+EU = ("216.20.244.25", "216.20.248.25", "3.73.46.42", "18.193.197.37")
+
+BODY = """
+good.example. IN TXT "v=spf1 ip4:216.20.244.25 ip4:216.20.248.25" " ip4:3.73.46.42 ip4:18.193.197.37 -all"
+viainc.example. IN TXT "v=spf1 include:_spf.viainc.example ~all"
+_spf.viainc.example. IN TXT "v=spf1 include:_deep.viainc.example -all"
+_deep.viainc.example. IN TXT "v=spf1 ip4:216.20.240.0/20 ip4:3.73.46.42 ?all"
+redir.example. IN TXT "v=spf1 redirect=_spf.viainc.example"
+half.example. IN TXT "v=spf1 ip4:216.20.244.25 ip4:3.73.46.42 -all"
+none.example. IN TXT "google-site-verification=abc"
+two.example. IN TXT "v=spf1 -all"
+two.example. IN TXT "v=spf1 +all"
+loopy.example. IN TXT "v=spf1 include:loopy.example -all"
+"""
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_deciding_term_and_include_path() -> None:
+    evaluator = SpfEvaluator(zone(BODY))
+
+    inner = run(evaluator.check_host("3.73.46.42", "viainc.example"))
+    ranged = run(evaluator.check_host("216.20.248.25", "viainc.example"))
+    outside = run(evaluator.check_host("18.193.197.37", "viainc.example"))
+
+    assert (inner.result, inner.matched, inner.matched_in, inner.path) == (
+        "pass", "ip4:3.73.46.42", "_deep.viainc.example",
+        ("include:_spf.viainc.example", "include:_deep.viainc.example"))
+    assert (ranged.result, ranged.matched) == ("pass", "ip4:216.20.240.0/20")
+    assert (outside.result, outside.matched, outside.matched_in) == (
+        "softfail", "~all", "viainc.example")
+
+
+def test_redirect_is_part_of_the_path() -> None:
+    evaluator = SpfEvaluator(zone(BODY))
+
+    verdict = run(evaluator.check_host("18.193.197.37", "redir.example"))
+
+    assert verdict.result == "fail"
+    assert verdict.matched == "-all"
+    assert verdict.path == ("redirect=_spf.viainc.example",)
+
+
+def test_errors_carry_a_reason_and_no_match() -> None:
+    evaluator = SpfEvaluator(zone(BODY))
+
+    two = run(evaluator.check_host("3.73.46.42", "two.example"))
+    loop = run(evaluator.check_host("3.73.46.42", "loopy.example"))
+    nothing = run(evaluator.check_host("3.73.46.42", "none.example"))
+
+    assert (two.result, two.matched) == ("permerror", None)
+    assert two.reason
+    assert loop.result == "permerror"
+    assert (nothing.result, nothing.reason) != ("none", "")
+
+
+def test_record_walk_counts_lookups() -> None:
+    evaluator = SpfEvaluator(zone(BODY))
+
+    walk = run(evaluator.check_record("viainc.example"))
+    flat = run(evaluator.check_record("good.example"))
+
+    assert (walk.dns_lookups, walk.void_lookups) == (2, 0)
+    assert (flat.dns_lookups, flat.result) == (0, "fail")
+
+
+def test_policy_override_is_evaluated_without_publishing() -> None:
+    evaluator = SpfEvaluator(zone(BODY))
+
+    verdict = run(evaluator.check_host(
+        "3.73.46.42", "none.example", policy="v=spf1 ip4:3.73.46.42 -all"))
+
+    assert (verdict.result, verdict.matched) == ("pass", "ip4:3.73.46.42")
+
+
+def test_spf_records_are_picked_by_version_tag() -> None:
+    answer = Answer("x.example", "TXT", "NOERROR", records=(
+        "v=spf1 -all", "V=SPF1", "v=spf10 -all", "v=spf1x", "other"))
+
+    assert spf_records(answer) == ["v=spf1 -all", "V=SPF1"]
+
+
+@pytest.mark.parametrize(("domain", "status"), [
+    ("good.example", "authorised"),
+    ("half.example", "partly-authorised"),
+    ("viainc.example", "partly-authorised"),
+    ("none.example", "no-spf"),
+    ("nowhere.example", "no-spf"),
+    ("two.example", "spf-error"),
+    ("redir.example", "partly-authorised"),
+])
+def test_status_per_domain(domain: str, status: str) -> None:
+    result = run(audit_domain(domain, "EU1", zone(BODY)))
+
+    assert result.status == status, result.reason
+    assert [v.ip for v in result.ips] == list(EU)
+
+
+def test_good_domain_keeps_strings_and_evidence() -> None:
+    result = run(audit_domain("good.example", "Europa", zone(BODY)))
+
+    assert result.spf.strings == ("v=spf1 ip4:216.20.244.25 ip4:216.20.248.25",
+                                  " ip4:3.73.46.42 ip4:18.193.197.37 -all")
+    assert result.spf.record == "".join(result.spf.strings)
+    assert ("good.example", "TXT") in {(a.name, a.rtype)
+                                       for a in result.evidence}
+    assert result.failing_ips == []
+
+
+def test_not_authorised_lists_every_ip() -> None:
+    result = run(audit_domain("good.example", "UK1", zone(BODY)))
+
+    assert result.status == "not-authorised"
+    assert "52.56.74.209 (fail)" in result.reason
