@@ -147,8 +147,12 @@ def get_region(value: str | Region) -> Region:
 
 
 def _ips(region: str | Region, purpose: Purpose) -> tuple[str, ...]:
-    frame = load_regions(region, purpose)
-    return tuple(frame["ip"])
+    return _ips_of(get_region(region).code, purpose)
+
+
+@functools.cache
+def _ips_of(code: str, purpose: Purpose) -> tuple[str, ...]:
+    return tuple(load_regions(code, purpose)["ip"])
 
 
 def spf_ips(region: str | Region) -> tuple[str, ...]:
