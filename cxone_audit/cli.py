@@ -19,6 +19,14 @@ from typing import Any
 import click
 
 from . import __version__
+from .allowlist import (
+    ADDITION_STYLES,
+    additions_text,
+    check_allowlist,
+    format_additions,
+    read_allowlist,
+    summarise,
+)
 from .audit import STATUSES, audit_domain
 from .batch import DEFAULT_CONCURRENCY, audit_rows
 from .errors import AuditError
@@ -296,6 +304,50 @@ def regions(region: str | None, purpose: str | None, fmt: str) -> None:
         click.echo(f"\nsource: {frame['source'].iloc[0]}, taken "
                    f"{frame['taken'].iloc[0]}")
 
+
+
+@main.command()
+@_region_option(required=True)
+@click.option("--current", "current", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The mail server's current allowlist: a text file (one "
+                   "entry per line) or a CSV export with an ip/address/"
+                   "cidr/range/network column.")
+@click.option("--format", "fmt",
+              type=click.Choice([*ADDITION_STYLES, "all"]), default="all",
+              show_default=True,
+              help="How to print what to add: a plain list, a Postfix CIDR "
+                   "access table, an Exchange Online command, or all three.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the comparison and the additions as JSON.")
+def allowlist(
+    region: str, current: Path | None, fmt: str, as_json: bool
+) -> None:
+    """Compare a mail server allowlist with a region's CXone allowlist IPs.
+
+    Says which IPs are present, covered by a wider entry or missing, which
+    entries belong to other regions or could not be read, and prints what
+    to add. Without --current every IP is to be added.
+    """
+    try:
+        entries = read_allowlist(current) if current is not None else []
+        result = check_allowlist(entries, region)
+    except AuditError as exc:
+        raise _fail(str(exc)) from exc
+
+    styles = list(ADDITION_STYLES) if fmt == "all" else [fmt]
+    if as_json:
+        data = result.to_dict()
+        data["source"] = current.name if current is not None else None
+        data["additions"] = {s: format_additions(result.missing, s,
+                                                 result.region)
+                             for s in styles}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    source = str(current) if current is not None else None
+    click.echo(summarise(result, source))
+    click.echo("")
+    click.echo(additions_text(result, styles))
 
 if __name__ == "__main__":  # pragma: no cover
     main()
