@@ -13,6 +13,7 @@ the same order.
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -147,6 +148,20 @@ def _name_error(name: str) -> str:
     return ""
 
 
+def _delimiter(path: Path) -> str:
+    """The delimiter of a CSV file's header line: , ; tab or |.
+
+    Letters never count, so a one-column file (a plain list of domains)
+    is read as one column rather than split at some letter of its header.
+    """
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or XLSX file as text cells.
 
@@ -165,7 +180,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             frame = pd.read_excel(path, dtype=str, keep_default_na=False)
         elif suffix in (".csv", ".txt", ".tsv"):
             frame = pd.read_csv(path, dtype=str, keep_default_na=False,
-                                sep=None, engine="python",
+                                sep=_delimiter(path), engine="python",
                                 encoding="utf-8-sig",
                                 skip_blank_lines=False)
         else:
