@@ -73,6 +73,7 @@ _RANGE = re.compile(r"^(?P<start>[0-9A-Fa-f.:]+)\s*-\s*(?P<end>[0-9A-Fa-f.:]+)"
                     r"(?P<rest>(?:[\s,;].*)?)$")
 _PARTIAL = re.compile(r"^\d{1,3}(?:\.\d{1,3}){0,2}(?:\.\*){0,3}\.?$")
 _SEPARATORS = re.compile(r"[\s,;]+")
+_BRACKETED = re.compile(r"^\[(?P<address>[0-9A-Fa-f:.]+)\](?P<prefix>/\d+)?$")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
@@ -296,7 +297,8 @@ def read_allowlist(path: str | Path) -> list[str]:
     header = next((line for line in lines if line.strip()), "")
     if path.suffix.lower() in (".csv", ".tsv") or _looks_like_header(header):
         return _read_csv(lines, path)
-    return [e for e in (_strip_comment(line) for line in lines) if e]
+    entries = (" ".join(_strip_comment(line).split()) for line in lines)
+    return [e for e in entries if e]
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -409,7 +411,7 @@ def parse_entry(text: str) -> Entry:
         return Entry(original, reason="empty entry")
 
     ranged = _RANGE.match(text)
-    if ranged:
+    if ranged and _is_address(ranged["start"]) and _is_address(ranged["end"]):
         return _range_entry(original, ranged)
 
     parts = _SEPARATORS.split(text, maxsplit=1)
@@ -423,7 +425,20 @@ def parse_entry(text: str) -> Entry:
     return Entry(original, (network,), action=_action(rest), note=note)
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_address(token: str) -> tuple[Network, str] | None:
+    # Postfix cidr_table(5) writes IPv6 networks as [2001:db8::]/32.
+    bracketed = _BRACKETED.match(token)
+    if bracketed:
+        token = bracketed["address"] + (bracketed["prefix"] or "")
+
     # A network given with host bits set (203.0.113.5/24) is read as the
     # network, as most mail servers do, and noted.
     try:
@@ -458,12 +473,7 @@ def _range_entry(original: str, match: re.Match[str]) -> Entry:
         networks = tuple(ipaddress.summarize_address_range(start, end))
     except (ValueError, TypeError) as exc:
         return Entry(original, reason=f"not a valid address range: {exc}")
-    note = ""
-    if len(networks) > 1:
-        note = (f"range {start}-{end} is the networks "
-                + ", ".join(str(n) for n in networks))
-    return Entry(original, networks, action=_action(match["rest"]),
-                 note=note)
+    return Entry(original, networks, action=_action(match["rest"]))
 
 
 def _action(rest: str) -> str | None:
@@ -721,6 +731,11 @@ def additions_text(result: AllowlistResult, styles: Sequence[str]) -> str:
         return (f"Nothing to add: every allowlist IP of {result.region.code} "
                 "is accepted.")
     parts = [f"To add: {len(missing)} IP(s)"]
+    refusing = dict.fromkeys(c.refused_by for c in result.ips if c.refused_by)
+    if refusing:
+        parts.append("First remove these lines, or put the additions above "
+                     "them (the first matching line decides):")
+        parts.extend(f"  {line}" for line in refusing)
     for style in styles:
         parts.append(f"--- {_STYLE_TITLES[style]} ---")
         parts.append(format_additions(missing, style,

@@ -375,9 +375,10 @@ async def _dmarc_at(
     look like failed attempts at one.
     """
     answer = await resolver.query(f"_dmarc.{domain}", "TXT")
-    records = [r for r in answer.records if is_dmarc_record(r)]
-    near = [r for r in answer.records
-            if not is_dmarc_record(r) and "dmarc" in r.lower()]
+    # An RRset has no order: sort, so every server gives the same result.
+    texts = sorted(answer.records)
+    records = [r for r in texts if is_dmarc_record(r)]
+    near = [r for r in texts if not is_dmarc_record(r) and "dmarc" in r.lower()]
     return answer, records, near
 
 

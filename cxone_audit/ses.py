@@ -166,7 +166,7 @@ async def _signs(
         failed = True
         evidence.append(_failure(legacy))
     elif legacy.records:
-        tokens.extend(legacy.records)
+        tokens.extend(sorted(legacy.records))
         evidence.append(
             f"TXT {legacy.name} holds {len(legacy.records)} SES "
             "verification token(s) (one per AWS account and region)"
@@ -180,8 +180,8 @@ async def _signs(
         failed = True
         evidence.append(_failure(apex))
     else:
-        found = [r for r in apex.records
-                 if r.strip().lower().startswith("amazonses:")]
+        found = sorted(r for r in apex.records
+                       if r.strip().lower().startswith("amazonses:"))
         tokens.extend(r.strip().split(":", 1)[1].strip() for r in found)
         if found:
             evidence.append(f"TXT {apex.name} holds an amazonses: "
