@@ -20,6 +20,7 @@ wins over the DNS signs; both are recorded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 from dataclasses import dataclass
@@ -141,7 +142,12 @@ def read_stated(value: object) -> tuple[bool | None, str]:
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value), ""
 
-    folded = _fold(str(value))
+    text = str(value).strip()
+    # A spreadsheet column of 1/0 with blanks comes through as 1.0/0.0.
+    if text in ("1.0", "0.0"):
+        return text == "1.0", ""
+
+    folded = _fold(text)
     if folded in _YES:
         return True, ""
     if folded in _NO:
@@ -160,8 +166,12 @@ async def _signs(
     tokens: list[str] = []
     failed = False
 
-    # Legacy verification: TXT at _amazonses.<domain>.
-    legacy = await resolver.query(f"_amazonses.{domain}", "TXT")
+    # Legacy verification at _amazonses.<domain>; the older form at the
+    # apex. Both questions go out at once.
+    legacy, apex = await asyncio.gather(
+        resolver.query(f"_amazonses.{domain}", "TXT"),
+        resolver.query(domain, "TXT"),
+    )
     if legacy.temporary:
         failed = True
         evidence.append(_failure(legacy))
@@ -174,8 +184,6 @@ async def _signs(
     else:
         evidence.append(f"no TXT at {legacy.name}")
 
-    # Older form: the token at the apex, prefixed "amazonses:".
-    apex = await resolver.query(domain, "TXT")
     if apex.temporary:
         failed = True
         evidence.append(_failure(apex))

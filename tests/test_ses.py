@@ -23,7 +23,8 @@ def context() -> ZoneFileResolver:
     ("cell", "expected"),
     [
         ("yes", True), ("Yes", True), (" SIM ", True), ("true", True),
-        ("1", True), (1, True), (1.0, True), (True, True),
+        ("1", True), (1, True), (1.0, True), ("1.0", True), (True, True),
+        ("0.0", False),
         ("no", False), ("Não", False), ("NAO", False), ("false", False),
         ("0", False), (0, False), (False, False),
         ("", None), ("unknown", None), ("desconhecido", None), (None, None),
