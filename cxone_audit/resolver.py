@@ -61,6 +61,14 @@ TEMPORARY_RCODES = frozenset({"TIMEOUT", "SERVFAIL", "REFUSED", "ERROR"})
 #: RFC 1035 4.2.1: UDP messages are limited to 512 octets without EDNS.
 UDP_LIMIT = 512
 
+#: CNAMEs followed before giving up, as dnspython does for a response.
+MAX_CNAME_CHAIN = dns.message.MAX_CHAIN
+
+#: RFC 1034 3.6.2: a CNAME chain that loops is an error, which recursive
+#: resolvers answer with SERVFAIL; both backends say so in these words.
+CNAME_LOOP = "CNAME loop"
+CNAME_TOO_LONG = f"CNAME chain of {MAX_CNAME_CHAIN} or more CNAMEs"
+
 _NEEDED_TYPES = frozenset({"TXT", "A", "AAAA", "MX", "PTR", "CNAME", "SPF"})
 
 
@@ -388,7 +396,7 @@ class LiveResolver(Resolver):
         except dns.resolver.LifetimeTimeout:
             return Answer(name, rtype, "TIMEOUT", detail="no answer in time")
         except dns.resolver.NoNameservers as exc:
-            return Answer(name, rtype, "SERVFAIL", detail=str(exc))
+            return Answer(name, rtype, "SERVFAIL", detail=_servfail_detail(exc))
         except (dns.name.EmptyLabel, dns.name.LabelTooLong,
                 dns.name.NameTooLong) as exc:
             return Answer(name, rtype, "NXDOMAIN", detail=str(exc))
@@ -398,6 +406,36 @@ class LiveResolver(Resolver):
         cnames = _cname_chain(result.response, result.qname)
         size = len(result.response.to_wire())
         return _answer_from_rrset(name, rtype, result.rrset, size, cnames)
+
+
+def _servfail_detail(exc: dns.resolver.NoNameservers) -> str:
+    """Why every server failed; a CNAME loop is named as such.
+
+    An authoritative server answers a loop inside its zone with the looping
+    CNAMEs; dnspython then gives up with ``ChainTooLong``.
+    """
+    for error in exc.kwargs.get("errors") or ():
+        if any(isinstance(part, dns.message.ChainTooLong) for part in error):
+            responses = [p for p in error if isinstance(p, dns.message.Message)]
+            return _chain_problem(responses[0] if responses else None)
+    return str(exc)
+
+
+def _chain_problem(response: dns.message.Message | None) -> str:
+    if response is None or len(response.question) != 1:
+        return CNAME_TOO_LONG
+    aliases = {rrset.name: rrset[0].target for rrset in response.answer
+               if rrset.rdtype == dns.rdatatype.CNAME}
+    qname = response.question[0].name
+    seen: set[dns.name.Name] = set()
+
+    # RFC 1034 3.6.2: the chain loops when it comes back to a name it named.
+    while qname in aliases:
+        if qname in seen:
+            return CNAME_LOOP
+        seen.add(qname)
+        qname = aliases[qname]
+    return CNAME_TOO_LONG
 
 
 def _cname_chain(
@@ -468,9 +506,10 @@ class ZoneFileResolver(Resolver):
         rdtype = dns.rdatatype.from_text(rtype)
         cnames: list[str] = []
         rrsets: list[dns.rrset.RRset] = []
+        seen = {qname}
 
         # RFC 1034 4.3.2: follow CNAMEs while the chain stays in our zones.
-        for _ in range(16):
+        for _ in range(MAX_CNAME_CHAIN):
             zone = self._zone_for(qname)
             if zone is None:
                 if cnames:
@@ -490,7 +529,13 @@ class ZoneFileResolver(Resolver):
                 break
             rrsets.append(_rrset(qname, alias))
             qname = alias[0].target
+            # RFC 1034 3.6.2: a loop is an error; resolvers say SERVFAIL.
+            if qname in seen:
+                return Answer(name, rtype, "SERVFAIL", detail=CNAME_LOOP)
+            seen.add(qname)
             cnames.append(str(qname).rstrip("."))
+        else:
+            return Answer(name, rtype, "SERVFAIL", detail=CNAME_TOO_LONG)
 
         final = rrsets[-1] if rrsets and rrsets[-1].rdtype == rdtype else None
         size = _response_size(name, rdtype, rrsets)
