@@ -28,14 +28,20 @@ Statuses (``DomainResult.status``), most urgent first:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dmarc import lookup_dmarc
+from .findings import diagnose, gather_facts
+from .mx import lookup_mx
+from .proposal import propose
 from .regions import Region, get_region, spf_ips
 from .resolver import Answer, Resolver
-from .spf import IpVerdict, SpfEvaluator, spf_records
+from .ses import lookup_ses
+from .spf import IpVerdict, RecordCheck, SpfEvaluator, spf_records
 
 __all__ = [
     "STATUSES",
@@ -216,12 +222,36 @@ async def audit_domain(
     Returns
     -------
     DomainResult
-        Never raises for DNS trouble: that is a ``dns-error`` status.
+        Never raises for DNS trouble: that is a ``dns-error`` status. Its
+        ``extra`` holds the context checks (``dmarc``, ``mx``, ``ses``),
+        the ``findings`` and the ``proposal`` (see
+        :mod:`cxone_audit.findings` and :mod:`cxone_audit.proposal`).
     """
     region = get_region(region)
     recorder = _Recorder(resolver)
     evaluator = SpfEvaluator(recorder)
 
+    txt, verdicts, walk, summary = await _check_spf(
+        domain, region, evaluator, recorder
+    )
+    status, reason = judge(verdicts, summary)
+    context = await _context(domain, recorder, columns or {})
+    extra = await _diagnose(domain, region, recorder, evaluator,
+                            (txt, verdicts, walk), context)
+
+    log.info("%s (%s): %s", domain, region.code, status)
+    return DomainResult(
+        row=row, input=raw if raw is not None else domain, domain=domain,
+        region=region, status=status, reason=reason, notes=tuple(notes),
+        columns=dict(columns or {}), spf=summary, ips=verdicts,
+        evidence=tuple(recorder.used.values()), extra=extra,
+    )
+
+
+async def _check_spf(
+    domain: str, region: Region, evaluator: SpfEvaluator, recorder: Resolver
+) -> tuple[Answer, tuple[IpVerdict, ...], RecordCheck | None, SpfSummary]:
+    """The TXT answer, the verdict per region SPF IP and the record walk."""
     # RFC 7208 4.4: the record is looked up as TXT at the domain itself.
     txt = await recorder.query(domain, "TXT")
     if txt.temporary:
@@ -230,21 +260,54 @@ async def audit_domain(
         why = f"TXT {domain}: {txt.rcode}"
         verdicts = tuple(IpVerdict(ip, "temperror", reason=why)
                          for ip in spf_ips(region))
-        summary = SpfSummary(result="temperror", reason=why)
-    else:
-        verdicts = tuple(await evaluator.check_ips(spf_ips(region), domain))
-        walk = await evaluator.check_record(domain)
-        summary = _summary(txt, walk.result, walk.reason,
-                           walk.dns_lookups, walk.void_lookups)
+        return txt, verdicts, None, SpfSummary(result="temperror",
+                                               reason=why)
 
-    status, reason = judge(verdicts, summary)
-    log.info("%s (%s): %s", domain, region.code, status)
-    return DomainResult(
-        row=row, input=raw if raw is not None else domain, domain=domain,
-        region=region, status=status, reason=reason, notes=tuple(notes),
-        columns=dict(columns or {}), spf=summary, ips=verdicts,
-        evidence=tuple(recorder.used.values()),
-    )
+    verdicts = tuple(await evaluator.check_ips(spf_ips(region), domain))
+    walk = await evaluator.check_record(domain)
+    summary = _summary(txt, walk.result, walk.reason,
+                       walk.dns_lookups, walk.void_lookups)
+    return txt, verdicts, walk, summary
+
+
+def _stated_ses(columns: Mapping[str, Any]) -> str | None:
+    """The row's ``ses_verified`` cell (header matched loosely), if any."""
+    for key, value in columns.items():
+        if str(key).strip().lower().replace(" ", "_") == "ses_verified":
+            return None if value is None else str(value)
+    return None
+
+
+async def _context(
+    domain: str, recorder: Resolver, columns: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """DMARC, MX and SES: what changes the meaning of the SPF verdicts."""
+    dmarc = await lookup_dmarc(domain, recorder)
+    mx = await lookup_mx(domain, recorder)
+    ses = await lookup_ses(domain, recorder, _stated_ses(columns))
+    return {"dmarc": dmarc.to_dict(), "mx": mx.to_dict(),
+            "ses": ses.to_dict()}
+
+
+async def _diagnose(
+    domain: str,
+    region: Region,
+    recorder: _Recorder,
+    evaluator: SpfEvaluator,
+    spf: tuple[Answer, tuple[IpVerdict, ...], RecordCheck | None],
+    context: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Findings and the proposed record, with the context checks."""
+    txt, verdicts, walk = spf
+    facts = await gather_facts(domain, region, recorder, evaluator, txt,
+                               verdicts, walk, context)
+    troubles = tuple(a for a in recorder.used.values() if a.temporary)
+    facts = dataclasses.replace(facts, troubles=troubles)
+
+    findings = diagnose(facts)
+    proposal = await propose(facts, findings, evaluator)
+    return {**context, "findings": [f.to_dict() for f in findings],
+            "proposal": proposal.to_dict()}
 
 
 def _summary(
