@@ -156,6 +156,14 @@ SERVICES: tuple[MailService, ...] = (
         "for each IP in the receiving region.",
         first_label="inbound-smtp",
     ),
+    MailService(
+        "amazon-ses-mail-from", "Amazon SES custom MAIL FROM (bounces only)",
+        ("amazonses.com",),
+        "This name is an SES custom MAIL FROM domain: its MX only takes "
+        "bounces and complaints for SES, so there is nothing to allowlist "
+        "here; allowlist the IPs where the users' mailboxes are.",
+        first_label="feedback-smtp",
+    ),
 )
 
 _UNKNOWN_HINT = (
@@ -291,7 +299,7 @@ def _found(domain: str, hosts: tuple[tuple[int, str], ...]) -> MxResult:
         if service is not None and service not in services:
             services.append(service)
 
-    problems: list[str] = []
+    problems = _origin_appended(domain, hosts)
     if len(services) > 1:
         problems.append(
             "the MX hosts belong to several services ("
@@ -310,6 +318,26 @@ def _found(domain: str, hosts: tuple[tuple[int, str], ...]) -> MxResult:
                         else _UNKNOWN_HINT.format(host=hosts[0][1])),
         problems=tuple(problems),
     )
+
+
+def _origin_appended(
+    domain: str, hosts: tuple[tuple[int, str], ...]
+) -> list[str]:
+    """Hosts like ``aspmx.l.google.com.example.com``.
+
+    RFC 1035 5.1: in a master file a name without a final dot is relative
+    to the origin, so a forgotten dot appends the domain to the host name.
+    """
+    problems: list[str] = []
+    for _, host in hosts:
+        intended = host.removesuffix("." + domain)
+        if intended != host and recognise_service(intended) is not None:
+            problems.append(
+                f"MX host {host} looks like {intended} with {domain} "
+                f"appended: the zone probably lacks the final dot after "
+                f"{intended}, and mail cannot reach it"
+            )
+    return problems
 
 
 def _null_mx(domain: str, hosts: tuple[tuple[int, str], ...]) -> MxResult:

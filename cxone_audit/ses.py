@@ -10,6 +10,8 @@ DNS can show signs of verification, not prove it:
 * legacy verification leaves a TXT record at ``_amazonses.<domain>``, one
   token per AWS account and region;
 * older set-ups put the token at the domain itself, as ``amazonses:<token>``;
+* a custom MAIL FROM domain has the MX ``feedback-smtp.<region>.amazonses.com``
+  and exists only under a verified identity;
 * Easy DKIM, today's usual way, publishes three CNAMEs at
   ``<token>._domainkey.<domain>`` whose tokens are random, so they cannot be
   listed from DNS.
@@ -166,11 +168,12 @@ async def _signs(
     tokens: list[str] = []
     failed = False
 
-    # Legacy verification at _amazonses.<domain>; the older form at the
-    # apex. Both questions go out at once.
-    legacy, apex = await asyncio.gather(
+    # Legacy verification at _amazonses.<domain>, the older form at the
+    # apex, and an SES custom MAIL FROM MX. The questions go out at once.
+    legacy, apex, mx = await asyncio.gather(
         resolver.query(f"_amazonses.{domain}", "TXT"),
         resolver.query(domain, "TXT"),
+        resolver.query(domain, "MX"),
     )
     if legacy.temporary:
         failed = True
@@ -195,13 +198,34 @@ async def _signs(
             evidence.append(f"TXT {apex.name} holds an amazonses: "
                             "verification record")
 
-    if tokens:
+    mail_from = _mail_from_sign(mx)
+    if mx.temporary:
+        failed = True
+        evidence.append(_failure(mx))
+    elif mail_from:
+        evidence.append(mail_from)
+
+    if tokens or mail_from:
         return True, tokens, evidence
     return (None if failed else False), tokens, evidence
 
 
+def _mail_from_sign(mx: Answer) -> str:
+    # A custom MAIL FROM domain has one MX feedback-smtp.<region>.amazonses.com
+    # and SES accepts it only under a verified identity (its parent domain).
+    for record in mx.records:
+        host = record.partition(" ")[2].rstrip(".").lower()
+        labels = host.split(".")
+        if (len(labels) == 4 and labels[0] == "feedback-smtp"
+                and host.endswith(".amazonses.com")):
+            return (f"MX {mx.name} is {host}: an SES custom MAIL FROM "
+                    f"domain (AWS region {labels[1]}), set up under a "
+                    "verified SES identity")
+    return ""
+
+
 def _failure(answer: Answer) -> str:
-    why = f"TXT {answer.name}: {answer.rcode}"
+    why = f"{answer.rtype} {answer.name}: {answer.rcode}"
     return why + (f" ({answer.detail})" if answer.detail else "")
 
 
@@ -258,7 +282,7 @@ def _explain(verified: bool | None, source: str, domain: str) -> str:
         return _EXPLAIN_NOT_VERIFIED.format(domain=domain)
     text = _EXPLAIN_VERIFIED.format(domain=domain)
     if source == "dns":
-        text += (" This rests on a DNS verification record, which proves "
-                 "a verification in some AWS account, not necessarily "
-                 "CXone's: state ses_verified to be sure.")
+        text += (" This rests on DNS signs, which show a verification in "
+                 "some AWS account, not necessarily CXone's: state "
+                 "ses_verified to be sure.")
     return text

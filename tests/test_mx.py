@@ -42,6 +42,7 @@ def context() -> ZoneFileResolver:
         ("route1.mx.cloudflare.net", "cloudflare"),
         ("mx.zoho.eu", "zoho"),
         ("inbound-smtp.eu-west-1.amazonaws.com", "amazon"),
+        ("feedback-smtp.us-east-1.amazonses.com", "amazon-ses-mail-from"),
     ],
 )
 def test_known_services(host: str, key: str) -> None:
@@ -113,6 +114,26 @@ def test_unknown_service_names_the_host(context: ZoneFileResolver) -> None:
     assert "mx0.tailspin.test" in result.allowlist_hint
 
 
+def test_ses_mail_from_domain(context: ZoneFileResolver) -> None:
+    result = run(lookup_mx("bounce.contoso.test", context))
+
+    assert result.service_key == "amazon-ses-mail-from"
+    assert "nothing to allowlist" in result.allowlist_hint
+
+
+def test_forgotten_final_dot(context: ZoneFileResolver) -> None:
+    result = run(lookup_mx("wingtip.test", context))
+
+    assert result.service == "unknown"
+    assert len(result.problems) == 2
+    assert "looks like aspmx.l.google.com with wingtip.test appended" in (
+        result.problems[0])
+
+
+def test_own_hosts_are_not_a_forgotten_dot(context: ZoneFileResolver) -> None:
+    assert run(lookup_mx("tailspin.test", context)).problems == ()
+
+
 def test_null_mx(context: ZoneFileResolver) -> None:
     result = run(lookup_mx("noreply.test", context))
 
@@ -182,7 +203,7 @@ def test_knot_gives_the_same_results(knot_for, context) -> None:
     live = LiveResolver([f"{host}:{port}"], timeout=2.0)
     domains = ["contoso.test", "fabrikam.test", "tailspin.test",
                "noreply.test", "mail.example.co.uk", "plain.test",
-               "nowhere.test"]
+               "nowhere.test", "bounce.contoso.test", "wingtip.test"]
 
     for domain in domains:
         over_dns = run(lookup_mx(domain, live)).to_dict()

@@ -98,6 +98,15 @@ def test_unreadable_statement_falls_back_to_dns(
     assert any("'perhaps'" in e for e in result.evidence)
 
 
+def test_custom_mail_from_domain(context: ZoneFileResolver) -> None:
+    result = run(lookup_ses("bounce.contoso.test", context))
+
+    assert (result.verified, result.source) == (True, "dns")
+    assert result.tokens == ()
+    assert any("custom MAIL FROM" in e and "eu-west-1" in e
+               for e in result.evidence)
+
+
 def test_apex_token_alone() -> None:
     resolver = zone('example.test. TXT "amazonses:dG9rZW4="\n'
                     'example.test. TXT "v=spf1 -all"\n')
@@ -140,7 +149,8 @@ def test_knot_gives_the_same_results(knot_for, context) -> None:
     live = LiveResolver([f"{host}:{port}"], timeout=2.0)
 
     for domain, stated in [("contoso.test", None), ("plain.test", "não"),
-                           ("fabrikam.test", None)]:
+                           ("fabrikam.test", None),
+                           ("bounce.contoso.test", None)]:
         over_dns = run(lookup_ses(domain, live, stated)).to_dict()
         from_file = run(lookup_ses(domain, context, stated)).to_dict()
         assert over_dns == from_file, domain
