@@ -250,13 +250,13 @@ def test_import_checker_sees_relative_and_local_imports(
     path = tmp_path / "probe.py"
     path.write_text(
         "from . import errors\n"
-        "from .cli import main\n"
+        "from .batch import audit_rows\n"
         "def f():\n"
-        "    from .report import render_report\n"
+        "    from .cli import main\n"
         "    import socket\n",
         encoding="utf-8",
     )
 
-    assert {"cxone_audit.errors", "cxone_audit.cli", "cxone_audit.report",
+    assert {"cxone_audit.errors", "cxone_audit.batch", "cxone_audit.cli",
             "socket"} <= _imports(path)
-    assert _kit_imports(path) == {"errors", "cli", "report"}
+    assert _kit_imports(path) == {"errors", "batch", "cli"}
