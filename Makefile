@@ -17,11 +17,13 @@ SAMPLE_ZONE := data/sample.zone
 SAMPLE_OUT  := reports/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help report test clean
+.PHONY: help report test lab app clean
 
 help:
 	@echo "make report   audit $(SAMPLE_ROWS) offline into $(SAMPLE_OUT)/"
 	@echo "make test     run the whole test suite"
+	@echo "make lab      open notebooks/explore.ipynb in JupyterLab"
+	@echo "make app      serve the same tool with Voila, without the code"
 	@echo "make clean    remove $(VENV) and $(SAMPLE_OUT)"
 
 $(BIN)/python:
@@ -43,6 +45,12 @@ test: $(EXTRAS)
 	$(BIN)/python -m pytest
 
 # Targets for the notebook UI (JupyterLab, Voila) belong below.
+
+lab: $(EXTRAS)
+	$(BIN)/jupyter lab notebooks/explore.ipynb
+
+app: $(EXTRAS)
+	$(BIN)/voila notebooks/explore.ipynb
 
 clean:
 	rm -rf $(VENV) $(SAMPLE_OUT)
