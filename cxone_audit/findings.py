@@ -487,8 +487,11 @@ class DomainFacts:
 
     @property
     def dmarc_policy(self) -> str | None:
-        """The DMARC policy receivers apply (``none``, ``quarantine``,
-        ``reject``), or ``None`` when no DMARC applies or it is unknown."""
+        """The DMARC policy receivers apply, if one applies.
+
+        ``none``, ``quarantine`` or ``reject``; ``None`` when no DMARC
+        applies or the lookup failed.
+        """
         policy = (self.dmarc or {}).get("applied_policy")
         return str(policy) if policy else None
 
@@ -535,6 +538,7 @@ class SyntaxProblem:
     offset: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
         return {"message": self.message, "term": self.term,
                 "position": self.position, "offset": self.offset}
 
@@ -591,8 +595,11 @@ def find_syntax_error(text: str) -> SyntaxProblem | None:
 def _glued_strings(
     problem: SyntaxProblem, strings: Sequence[str]
 ) -> int | None:
-    """The 1-based string whose end falls inside the bad term, if splitting
-    the term there gives two terms that parse (a missing space)."""
+    """The 1-based string whose end falls inside the bad term, if any.
+
+    Only when splitting the term there gives two terms that parse: then a
+    space is missing where the strings join.
+    """
     end = 0
     for number, part in enumerate(strings[:-1], start=1):
         end += len(part)

@@ -87,9 +87,11 @@ class Verification:
 
     @property
     def all_pass(self) -> bool:
+        """True when every region SPF IP passes the proposed record."""
         return bool(self.ips) and all(v.result == "pass" for v in self.ips)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
         return {
             "ips": [{"ip": v.ip, "result": v.result} for v in self.ips],
             "all_pass": self.all_pass,
@@ -411,8 +413,11 @@ def _note(
 
 
 def _answer_estimate(facts: DomainFacts, record: str) -> int:
-    """About how big the TXT answer gets with ``record`` in place of the
-    current one (a length prefix per string, RR overhead unchanged)."""
+    """About how big the TXT answer gets with ``record`` in it.
+
+    The current answer's size, plus the growth of the text and one length
+    octet per extra string (a new RR adds its header and owner name).
+    """
     grown = len(record) - len(facts.record or "")
     if facts.record is None:
         grown += 12 + len(facts.domain) + 2  # a new RR: header and name
