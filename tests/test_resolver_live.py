@@ -9,7 +9,10 @@ question with one rcode (SERVFAIL). Nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,7 +27,8 @@ import pytest
 from cxone_audit.errors import ResolverConfigError
 from cxone_audit.resolver import UDP_LIMIT, Answer, LiveResolver
 
-from .conftest import REALWORLD_ZONE
+from .conftest import PROJECT, REALWORLD_ZONE
+from .knot import KNOTD_ENV, REQUIRE_ENV
 
 knot = pytest.mark.knot
 
@@ -324,3 +328,34 @@ def test_ipv6_nameserver_form_is_asked_over_ipv6() -> None:
 
     assert answer.rcode == "NXDOMAIN"
     assert questions == 1
+
+
+# --- the Knot fixture itself ---------------------------------------------
+
+
+def _without_knot(require: str) -> subprocess.CompletedProcess[str]:
+    """Run one Knot test in a child pytest that cannot find knotd."""
+    env = {**os.environ, KNOTD_ENV: "/nonexistent/knotd",
+           REQUIRE_ENV: require}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsf", "-p",
+         "no:cacheprovider",
+         "tests/test_resolver_live.py::test_unknown_name_is_nxdomain"],
+        capture_output=True, text=True, cwd=PROJECT, env=env, timeout=120,
+    )
+
+
+def test_missing_knot_skips_with_a_reason() -> None:
+    done = _without_knot("")
+
+    assert done.returncode == 0, done.stdout
+    assert "1 skipped" in done.stdout
+    assert "knotd (Knot DNS) not found" in done.stdout
+
+
+def test_missing_knot_fails_when_required() -> None:
+    done = _without_knot("1")
+
+    assert done.returncode == 1, done.stdout
+    assert REQUIRE_ENV in done.stdout
+    assert "skipped" not in done.stdout
