@@ -689,12 +689,21 @@ def _entered(
 async def other_region_verdicts(
     evaluator: SpfEvaluator, domain: str, region: Region
 ) -> dict[str, tuple[IpVerdict, ...]]:
-    """``check_host()`` for the SPF IPs of every region but ``region``."""
+    """``check_host()`` for the SPF IPs of every region but ``region``.
+
+    A region's IPs are evaluated in order until one does not pass: that
+    region is then not the one authorised, and the rest are not needed.
+    """
     found: dict[str, tuple[IpVerdict, ...]] = {}
     for code in REGION_CODES:
-        if code != region.code:
-            ips = spf_ips(code)
-            found[code] = tuple(await evaluator.check_ips(ips, domain))
+        if code == region.code:
+            continue
+        verdicts: list[IpVerdict] = []
+        for ip in spf_ips(code):
+            verdicts.append(await evaluator.check_host(ip, domain))
+            if verdicts[-1].result != "pass":
+                break
+        found[code] = tuple(verdicts)
     return found
 
 
@@ -1090,7 +1099,8 @@ def _missing_severity(
 def _other_region(facts: DomainFacts) -> list[Finding]:
     passing = [
         code for code, verdicts in facts.other_regions.items()
-        if verdicts and all(v.result == "pass" for v in verdicts)
+        if len(verdicts) == len(spf_ips(code))
+        and all(v.result == "pass" for v in verdicts)
     ]
     if not passing:
         return []
