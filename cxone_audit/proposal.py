@@ -254,10 +254,10 @@ def _quoted(text: str) -> str:
 def console_value(strings: Sequence[str]) -> str:
     """The value to paste into a DNS provider's console.
 
-    One string is pasted as it is. Several are pasted as quoted strings
-    separated by a space, the form most consoles (Route 53, Azure, Google
-    Cloud DNS, BIND-style editors) take for a long TXT record; consoles
-    that split long values themselves accept it too.
+    One string is pasted as it is. Several are given as quoted strings
+    separated by a space, the form Amazon Route 53 requires and BIND-style
+    editors take for a long TXT record. Consoles that split long values
+    themselves take the plain record text instead.
     """
     if len(strings) == 1:
         return strings[0]

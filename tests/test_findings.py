@@ -28,7 +28,7 @@ from cxone_audit.findings import (
     lookup_tree,
 )
 from cxone_audit.regions import allowlist_ips, spf_ips
-from cxone_audit.resolver import LiveResolver
+from cxone_audit.resolver import LiveResolver, ZoneFileResolver
 from cxone_audit.spf import SpfEvaluator
 
 from .zones import zone
@@ -449,6 +449,20 @@ def test_servfail_at_the_domain_reports_nothing_else(audit: Audit) -> None:
     assert families(result) <= {"dns", "context"}
     assert not [c for c in found(result) if c.startswith("spf.")]
     assert result.extra["proposal"]["needed"] is None
+
+
+def test_refused_is_dns_trouble_too() -> None:
+    # A zone file answers names outside its zones with REFUSED, as a server
+    # that is not authoritative for them would.
+    resolver = ZoneFileResolver.from_text(
+        "$ORIGIN example.\n$TTL 300\n"
+        "@ IN SOA ns.example. h.example. 1 3600 600 86400 300\n"
+        "@ IN NS ns.example.\nns IN A 127.0.0.1\n")
+
+    result = asyncio.run(audit_domain("elsewhere.test", "EU1", resolver))
+
+    assert set(found(result)) == {"dns.error"}
+    assert result.status == "dns-error"
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from cxone_audit.proposal import (
     zone_line,
 )
 from cxone_audit.regions import REGION_CODES, get_region, spf_ips
-from cxone_audit.resolver import LiveResolver, Resolver, ZoneFileResolver
+from cxone_audit.resolver import LiveResolver, Resolver
 from cxone_audit.spf import PROBE_IP, SpfEvaluator
 
 from .zones import HEAD, zone
