@@ -177,7 +177,14 @@ def input_error(
 
 
 class _Recorder(Resolver):
-    """A per-domain view of the run's resolver that keeps what it answered."""
+    """A per-domain view of the run's resolver that keeps what it answered.
+
+    The run's resolver caches no timeout or SERVFAIL, so that another domain
+    asks again later. Within one domain's audit, though, a question that
+    failed is not asked again: every check of the domain sees the same
+    answer, and a dead server costs its timeout once per domain, not once
+    per IP and check.
+    """
 
     def __init__(self, inner: Resolver) -> None:
         super().__init__()
@@ -191,6 +198,10 @@ class _Recorder(Resolver):
         raise NotImplementedError  # query() below never reaches it
 
     async def query(self, name: str, rtype: str) -> Answer:
+        failed = self.used.get((name.rstrip(".").lower(), rtype.upper()))
+        if failed is not None and failed.temporary:
+            return failed
+
         answer = await self.inner.query(name, rtype)
         self.used.setdefault((answer.name, answer.rtype), answer)
         return answer
@@ -316,7 +327,7 @@ def _summary(
     records = spf_records(txt)
     strings: tuple[str, ...] = ()
     for text, parts in zip(txt.records, txt.strings, strict=False):
-        if records and text == records[0]:
+        if len(records) == 1 and text == records[0]:
             strings = parts
     return SpfSummary(
         record=records[0] if len(records) == 1 else None,

@@ -6,7 +6,9 @@ from cxone_audit.audit import audit_domain
 from cxone_audit.spf import SpfEvaluator, spf_records
 from cxone_audit.resolver import Answer
 
-from .zones import zone
+from cxone_audit.resolver import ZoneFileResolver
+
+from .zones import HEAD, zone
 
 EU = ("216.20.244.25", "216.20.248.25", "3.73.46.42", "18.193.197.37")
 
@@ -124,3 +126,34 @@ def test_not_authorised_lists_every_ip() -> None:
 
     assert result.status == "not-authorised"
     assert "52.56.74.209 (fail)" in result.reason
+
+
+class _Dead(ZoneFileResolver):
+    """Times out for one name; counts the questions that reach it."""
+
+    dead = "slow.example"
+    dead_asks = 0
+
+    async def _ask(self, name: str, rtype: str) -> Answer:
+        if name == self.dead:
+            self.dead_asks += 1
+            return Answer(name, rtype, "TIMEOUT", detail="test")
+        return await super()._ask(name, rtype)
+
+
+def test_a_timeout_is_temperror_asked_once_per_domain_never_cached() -> None:
+    body = BODY + 'uses.example. IN TXT "v=spf1 include:slow.example -all"\n'
+    resolver = _Dead.from_text(HEAD + body)
+
+    first = run(audit_domain("uses.example", "EU1", resolver))
+    asks_for_first = resolver.dead_asks
+    run(audit_domain("uses.example", "EU1", resolver))
+
+    assert first.status == "dns-error"
+    assert {v.result for v in first.ips} == {"temperror"}
+    assert "no SPF" not in first.reason
+    slow = [a.rcode for a in first.evidence if a.name == "slow.example"]
+    assert slow == ["TIMEOUT"]
+    assert asks_for_first == 1
+    # Temporary failures are not cached for the run: asked again.
+    assert resolver.dead_asks == 2
