@@ -259,7 +259,8 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     host, port = text, "53"
 
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, closed, rest = text[1:].partition("]")
+        host = host if closed else text  # "[::1" lacks its "]": invalid
         port = rest.removeprefix(":") or "53"
     elif text.count(":") == 1:
         host, port = text.split(":")
@@ -301,7 +302,9 @@ def _answer_from_rrset(
     size: int,
     cnames: Sequence[str] = (),
 ) -> Answer:
-    rdatas = list(rrset) if rrset is not None else []
+    # RFC 2181 5: an RRset has no order; give the records RFC 4034 6.3's
+    # canonical one, so results do not depend on which server answered.
+    rdatas = sorted(rrset or (), key=lambda r: r.to_digestable())
     strings: tuple[tuple[str, ...], ...] = ()
     if rtype in ("TXT", "SPF"):
         strings = tuple(_txt_strings(r) for r in rdatas)
@@ -518,7 +521,8 @@ class ZoneFileResolver(Resolver):
                               detail="name outside the zone file")
             node, exists = _find_node(zone, self._existing[id(zone)], qname)
             if node is None:
-                rcode = "NOERROR" if exists or cnames else "NXDOMAIN"
+                # RFC 6604 3: the rcode is that of the chain's last name.
+                rcode = "NOERROR" if exists else "NXDOMAIN"
                 return Answer(name, rtype, rcode, cnames=tuple(cnames))
             found = node.get_rdataset(dns.rdataclass.IN, rdtype)
             if found is not None:
@@ -613,5 +617,10 @@ def _load_zone(path: Path) -> dns.zone.Zone:
     except OSError as exc:
         raise ResolverConfigError(
             f"cannot open zone file {path}: {exc.strerror}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ResolverConfigError(
+            f"cannot read zone file {path}: not UTF-8 text (octet "
+            f"{exc.start}); write other octets as \\DDD (RFC 1035 5.1)"
         ) from exc
     return _parse_zone(text, str(path))
