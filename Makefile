@@ -46,8 +46,9 @@ test: $(EXTRAS)
 
 # Targets for the notebook UI (JupyterLab, Voila) belong below.
 
+# LAB_ARGS=--allow-root when running as root (containers).
 lab: $(EXTRAS)
-	$(BIN)/jupyter lab notebooks/explore.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/explore.ipynb
 
 app: $(EXTRAS)
 	$(BIN)/voila notebooks/explore.ipynb

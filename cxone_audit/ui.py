@@ -81,6 +81,7 @@ TABLE_LIMIT = 500
 #: Width of the labels in front of the inputs, and the gap under them.
 _LABELS = {"description_width": "110px"}
 _LABEL_GAP = "114px"
+_TOGGLES = {"button_width": "auto"}
 
 _SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -96,10 +97,11 @@ _STYLE = """<style>
 .cxa-badge{display:inline-block;border-radius:9px;padding:1px 8px;
   font-size:12px;font-weight:600;white-space:nowrap}
 .cxa-mono{font-family:ui-monospace,Menlo,Consolas,monospace;
-  word-break:break-all}
+  overflow-wrap:break-word}
+.cxa-name{white-space:nowrap}
 .cxa-pre{font-family:ui-monospace,Menlo,Consolas,monospace;
   background:#f3f4f6;padding:6px 8px;border-radius:4px;white-space:pre-wrap;
-  word-break:break-all;margin:2px 0 6px}
+  overflow-wrap:anywhere;margin:2px 0 6px}
 .cxa-msg{padding:6px 10px;border-radius:4px;margin:4px 0}
 .cxa-error{background:#fee2e2;color:#991b1b}
 .cxa-warn{background:#fef3c7;color:#92400e}
@@ -175,7 +177,8 @@ def results_html(
     rows = [
         (
             _e(r["row"]),
-            f'<span class="cxa-mono">{_e(r["domain"] or r["input"])}</span>',
+            f'<span class="cxa-mono cxa-name">'
+            f'{_e(r["domain"] or r["input"])}</span>',
             _e(r["region"] or ""),
             status_badge(r["status"]),
             _e(r["reason"]),
@@ -387,6 +390,15 @@ def _button(
     return button
 
 
+def _labelled(text: str, widget: widgets.Widget) -> widgets.HBox:
+    """A widget behind a label placed like the inputs' own labels."""
+    label = widgets.HTML(
+        f'<div style="text-align:right;padding-right:4px">{_e(text)}</div>',
+        layout=widgets.Layout(width=_LABEL_GAP),
+    )
+    return widgets.HBox([label, widget])
+
+
 def _indented(*children: widgets.Widget) -> widgets.HBox:
     """A row that starts where the labelled inputs above start."""
     gap = widgets.Label("", layout=widgets.Layout(width=_LABEL_GAP))
@@ -488,7 +500,7 @@ class AuditTool:
         self.upload = widgets.FileUpload(
             accept=".csv,.xlsx,.xlsm", multiple=False,
             description="Upload CSV/XLSX",
-            layout=widgets.Layout(width="170px"),
+            layout=widgets.Layout(width="200px"),
         )
         self.upload.observe(self._on_upload, names="value")
         self.upload_note = widgets.HTML()
@@ -538,9 +550,9 @@ class AuditTool:
         self.detail = widgets.HTML()
         self.more = widgets.HTML()
         self.proposal_note = widgets.HTML()
-        self.proposal = _area("TXT value", "", "", width="100%",
+        self.proposal = _area("TXT value", "", "", width="98%",
                               height="64px")
-        self.zone_line = _area("Zone file", "", "", width="100%",
+        self.zone_line = _area("Zone file", "", "", width="98%",
                                height="64px")
         self.proposal_records = widgets.VBox(
             [self.proposal, self.zone_line],
@@ -563,8 +575,7 @@ class AuditTool:
         return self.details_box
 
     def _build_save(self, out_dir: str | Path) -> widgets.Widget:
-        folder = Path(out_dir).expanduser().resolve()
-        self.out_dir = _text("Save to", "a folder", str(folder),
+        self.out_dir = _text("Save to", "a folder", str(out_dir),
                              width="560px")
         self.save_button = _button(
             "Save outputs", self.start_save, disabled=True,
@@ -584,19 +595,19 @@ class AuditTool:
         options = [("all regions", "")] + _region_options()
         self.regions_region = widgets.Dropdown(
             options=options, value="", description="Region",
-            layout=widgets.Layout(width="300px"),
+            style=_LABELS, layout=widgets.Layout(width="340px"),
         )
         self.regions_purpose = widgets.ToggleButtons(
             options=[("all", ""), ("allowlist (receive)", "allowlist"),
                      ("SPF (send)", "spf")],
-            value="", description="Purpose",
+            value="", style=_TOGGLES,
         )
         self.regions_table = widgets.HTML()
         for control in (self.regions_region, self.regions_purpose):
             control.observe(lambda _change: self.show_regions(),
                             names="value")
         self.regions_tab = widgets.VBox([
-            widgets.HBox([self.regions_region, self.regions_purpose]),
+            self.regions_region, _labelled("Purpose", self.regions_purpose),
             self.regions_table,
         ])
         _name_parts(regions_region=self.regions_region,
@@ -620,13 +631,14 @@ class AuditTool:
         self.allow_style = widgets.ToggleButtons(
             options=[("plain list", "list"), ("Postfix", "postfix"),
                      ("Exchange Online", "exchange")],
-            value="list", description="Write as", style=_LABELS,
+            value="list", style=_TOGGLES,
         )
         self.allow_style.observe(lambda _c: self._show_additions(),
                                  names="value")
-        self.allow_additions = _area("Add", "", "", height="110px")
+        self.allow_additions = _area("Add", "", "", width="98%",
+                                     height="180px")
         self.allow_additions_box = widgets.VBox(
-            [self.allow_style, self.allow_additions],
+            [_labelled("Write as", self.allow_style), self.allow_additions],
             layout=widgets.Layout(display="none"),
         )
         self._allow_check: Any = None

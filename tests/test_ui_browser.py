@@ -9,6 +9,7 @@ request the page makes to anything but the local Voilà server is aborted.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -204,6 +205,16 @@ def test_audit_through_knot_shows_verdicts(page, knot_for, tmp_path):
     assert page.locator(".cxa-detail img, .cxa-results img").count() == 0
     assert dialogs == []
 
+    out = tmp_path / "saved"
+    page.fill(".cxa-out-dir input", str(out))
+    page.click(".cxa-save")
+    page.locator(".cxa-saved .cxa-ok").wait_for(timeout=120_000)
+    assert "report.html" in page.locator(".cxa-saved").inner_text()
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {d["domain"]: d["status"] for d in saved["domains"]} == rows
+    assert "part.example" in (out / "report.html").read_text(
+        encoding="utf-8")
+
 
 def _screenshot(page, path: Path) -> None:
     """The whole tool: Voilà scrolls inside the page, so grow the view."""
@@ -215,6 +226,10 @@ def _screenshot(page, path: Path) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def _tab(page, title: str):
+    return page.locator(".lm-TabBar-tabLabel", has_text=title)
+
+
 def _region_labels() -> list[tuple[str, str]]:
     frame = load_regions().drop_duplicates("region")
     return [(r.region, f"{r.region} · {r.region_name}")
@@ -222,7 +237,7 @@ def _region_labels() -> list[tuple[str, str]]:
 
 
 def test_region_tables_filter(page):
-    page.get_by_text("Region tables", exact=True).click()
+    _tab(page, "Region tables").click()
     page.select_option(".cxa-regions-region select", label="EU1 · Europe")
     page.locator(".cxa-regions-purpose button",
                  has_text="SPF (send)").click()
@@ -237,7 +252,7 @@ def test_region_tables_filter(page):
 
 
 def test_allowlist_check_lists_missing(page):
-    page.get_by_text("Allowlist check", exact=True).click()
+    _tab(page, "Allowlist check").click()
     ips = allowlist_ips(REGION)
     label = next(label for value, label in _region_labels()
                  if value == REGION)
@@ -252,3 +267,30 @@ def test_allowlist_check_lists_missing(page):
     assert additions.input_value().split() == list(ips[1:])
     result = page.locator(".cxa-allow-result").inner_text()
     assert f"1 of {len(ips)}" in result
+
+
+def test_page_stays_usable_while_dns_is_silent(page):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        _tab(page, "Audit").click()
+        page.fill(".cxa-domains textarea", "slow.example")
+        page.fill(".cxa-zone-file input", "")
+        page.fill(".cxa-nameservers input",
+                  f"127.0.0.1:{silent.getsockname()[1]}")
+        page.click(".cxa-audit")
+        page.wait_for_function(
+            "() => document.querySelector('.cxa-audit').disabled")
+
+        # While the audit waits for DNS, another tab still answers.
+        _tab(page, "Region tables").click()
+        page.select_option(".cxa-regions-region select",
+                           label="JP1 · Japan")
+        page.wait_for_function(
+            "() => document.querySelector('.cxa-regions-table')"
+            ".innerText.includes('Japan')")
+        assert page.locator(".cxa-audit").is_disabled()
+
+        _tab(page, "Audit").click()
+        page.locator(".cxa-message").get_by_text(
+            "DNS unreachable").wait_for(timeout=90_000)
+        assert page.locator(".cxa-audit").is_enabled()
