@@ -24,6 +24,7 @@ import html
 import logging
 import re
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -77,6 +78,9 @@ RESULT_COLOURS: dict[str, tuple[str, str]] = {
 
 #: Rows drawn in the results table; the saved outputs hold them all.
 TABLE_LIMIT = 500
+
+#: Seconds between two moves of the progress bar.
+PROGRESS_EVERY = 0.1
 
 #: Width of the labels in front of the inputs, and the gap under them.
 _LABELS = {"description_width": "110px"}
@@ -451,6 +455,7 @@ class AuditTool:
         self.info: RunInfo | None = None
         self.task: asyncio.Task[Any] | None = None
         self._dicts: list[dict[str, Any]] = []
+        self._done, self._shown_at = 0, 0.0
         self._upload_frame: pd.DataFrame | None = None
         self._upload_name = ""
 
@@ -833,6 +838,7 @@ class AuditTool:
         self.stop_button.disabled = not busy
         self.save_button.disabled = busy or not self.results
         if busy:
+            self._done, self._shown_at = 0, 0.0
             self.progress.max = max(total, 1)
             self.progress.value = 0
             self.progress.bar_style = ""
@@ -840,9 +846,16 @@ class AuditTool:
             self.say(f"auditing {total} rows...", "info")
 
     def _on_result(self, _result: DomainResult) -> None:
-        self.progress.value += 1
-        self.progress_label.value = f"{self.progress.value} / " \
-                                    f"{self.progress.max}"
+        # One widget update per domain would flood the page on big files:
+        # move the bar at most every PROGRESS_EVERY seconds, and at the end.
+        self._done += 1
+        now = time.monotonic()
+        if now - self._shown_at < PROGRESS_EVERY and \
+                self._done < self.progress.max:
+            return
+        self._shown_at = now
+        self.progress.value = self._done
+        self.progress_label.value = f"{self._done} / {self.progress.max}"
 
     def show_results(
         self, results: Sequence[DomainResult], info: RunInfo
@@ -925,21 +938,22 @@ class AuditTool:
             The paths written (``json``, ``csv``, ``xlsx``, ``html``);
             empty when nothing could be written (the message says why).
         """
-        if not self.results or self.info is None:
+        info = self.info
+        if not self.results or info is None:
             self.save_message.value = message_html("audit first", "error")
             return {}
         out = Path(folder or self.out_dir.value.strip() or ".").expanduser()
         self.save_button.disabled = True
         self.save_message.value = message_html(f"saving to {out}...")
         try:
-            paths = await self._write(out)
+            paths = await self._write(out, info)
         finally:
             self.save_button.disabled = False
         return paths
 
-    async def _write(self, out: Path) -> dict[str, Path]:
+    async def _write(self, out: Path, info: RunInfo) -> dict[str, Path]:
         try:
-            paths = write_outputs(self.results, self.info, out)  # type: ignore[arg-type]
+            paths = write_outputs(self.results, info, out)
         except OSError as exc:
             self.save_message.value = message_html(
                 f"cannot write to {out}: {exc.strerror or exc}", "error")
