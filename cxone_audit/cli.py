@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,6 @@ from .outputs import (
     RunInfo,
     finish_outputs,
     fingerprint,
-    read_results,
     result_to_dict,
 )
 from .regions import REGION_CODES, get_region, load_regions
@@ -163,11 +162,11 @@ def audit(
     info.dns = resolver.stats.to_dict()
     info.finished = datetime.now(UTC)
     paths = finish_outputs(stream, info)
-    audit_seconds = time.monotonic() - started
+    _print_summary(stream.counts, time.monotonic() - started)
 
     if report:
-        paths["html"] = _render_report(out_dir)
-    _print_summary(paths, audit_seconds)
+        _render_report(out_dir, paths)
+    _print_paths(paths)
 
 
 def _audit_streaming(
@@ -198,20 +197,26 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def _render_report(out_dir: Path) -> Path:
+def _render_report(out_dir: Path, paths: dict[str, Path]) -> None:
+    """Render report.html; a failure is a warning, the results stand."""
     from .report import render_report
+
+    started = time.monotonic()
     try:
-        return render_report(out_dir)
+        paths["html"] = render_report(out_dir)
     except AuditError as exc:
-        click.echo(f"warning: {exc}", err=True)
-        return out_dir / "report.html"
+        click.echo(f"warning: no report.html: {exc}", err=True)
+        return
+    click.echo(f"report rendered in {time.monotonic() - started:.1f} s")
 
 
-def _print_summary(paths: dict[str, Path], seconds: float) -> None:
-    counts = read_results(paths["json"])["run"]["counts"]
+def _print_summary(counts: Mapping[str, int], seconds: float) -> None:
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
     total = sum(counts.values())
     click.echo(f"{total} rows audited in {seconds:.1f} s: {summary}")
+
+
+def _print_paths(paths: dict[str, Path]) -> None:
     for label in ("html", "json", "csv", "xlsx"):
         if label in paths:
             click.echo(f"  {label:5} {paths[label]}")

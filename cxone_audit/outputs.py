@@ -63,8 +63,8 @@ class RunInfo:
     finished: datetime | None = None
     dns: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self, results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-        counts = Counter(r["status"] for r in results)
+    def to_dict(self, counts: Mapping[str, int]) -> dict[str, Any]:
+        """The ``run`` object, given the count of rows per status."""
         finished = self.finished or datetime.now(UTC)
         return {
             "started": self.started.isoformat(timespec="seconds"),
@@ -175,7 +175,8 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     domains = [result_to_dict(r) for r in sorted(results, key=_row)]
 
-    json_path = _write_json(out, info.to_dict(domains), domains)
+    counts = Counter(d["status"] for d in domains)
+    json_path = _write_json(out, info.to_dict(counts), domains)
     csv_path, xlsx_path = write_summary(summary_frame(domains), out)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}
@@ -243,6 +244,7 @@ class ResultStream:
         self.path = self.out_dir / STREAM_NAME
         self.input_id = input_id
         self.done: set[int] = set()
+        self.counts: Counter[str] = Counter()
 
         if resume and self.path.exists():
             self._reopen()
@@ -267,6 +269,7 @@ class ResultStream:
             data = _parse_line(line)
             if data is not None and "row" in data:
                 self.done.add(int(data["row"]))
+                self.counts[data["status"]] += 1
                 kept.append(line)
         # A line cut short by a crash is dropped, so that row runs again.
         self.path.write_bytes(b"\n".join(kept) + b"\n")
@@ -280,6 +283,7 @@ class ResultStream:
             handle.write(line + "\n")
             handle.flush()
         self.done.add(result.row)
+        self.counts[result.status] += 1
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every stored row, in input order, read back one at a time."""
@@ -314,14 +318,9 @@ def finish_outputs(stream: ResultStream, info: RunInfo) -> dict[str, Path]:
     number of rows beyond the flat summary table.
     """
     out = stream.out_dir
-    run = info.to_dict(_statuses(stream))
+    run = info.to_dict(stream.counts)
 
     json_path = _write_json(out, run, stream.rows())
     csv_path, xlsx_path = write_summary(summary_frame(stream.rows()), out)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}
-
-
-def _statuses(stream: ResultStream) -> Iterator[dict[str, str]]:
-    for data in stream.rows():
-        yield {"status": data["status"]}
