@@ -96,6 +96,7 @@ class SpfSummary:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the ``spf`` object of a result)."""
         return {
             "record": self.record,
             "records": list(self.records),

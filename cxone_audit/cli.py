@@ -34,8 +34,8 @@ from .inputs import normalise_domain, read_rows
 from .outputs import (
     ResultStream,
     RunInfo,
-    finish_outputs,
     fingerprint,
+    finish_outputs,
     result_to_dict,
 )
 from .regions import REGION_CODES, get_region, load_regions

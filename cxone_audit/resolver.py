@@ -25,7 +25,6 @@ import abc
 import asyncio
 import ipaddress
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +156,7 @@ class ResolverStats:
     distinct: set[tuple[str, str]] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, int]:
+        """The counters by name, for a run's record."""
         return {
             "queries_sent": self.sent,
             "cache_hits": self.cache_hits,
@@ -371,6 +371,7 @@ class LiveResolver(Resolver):
         return resolver
 
     def describe(self) -> str:
+        """Which nameservers answer, for a run's record."""
         if not self._servers:
             servers = ", ".join(str(n) for n in self._resolver.nameservers)
             return f"system resolver ({servers})"
@@ -487,6 +488,7 @@ class ZoneFileResolver(Resolver):
         return resolver
 
     def describe(self) -> str:
+        """Which zone files answer, for a run's record."""
         names = ", ".join(p.name for p in self.paths) or "zone text"
         return f"zone file {names}"
 

@@ -82,6 +82,7 @@ class IpVerdict:
     explanation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (one entry of a result's ``ips``)."""
         return {
             "ip": self.ip,
             "result": self.result,

@@ -3,17 +3,16 @@ import asyncio
 import pytest
 
 from cxone_audit.audit import audit_domain
+from cxone_audit.resolver import Answer, ZoneFileResolver
 from cxone_audit.spf import SpfEvaluator, spf_records
-from cxone_audit.resolver import Answer
-
-from cxone_audit.resolver import ZoneFileResolver
 
 from .zones import HEAD, zone
 
 EU = ("216.20.244.25", "216.20.248.25", "3.73.46.42", "18.193.197.37")
 
 BODY = """
-good.example. IN TXT "v=spf1 ip4:216.20.244.25 ip4:216.20.248.25" " ip4:3.73.46.42 ip4:18.193.197.37 -all"
+good.example. IN TXT ( "v=spf1 ip4:216.20.244.25 ip4:216.20.248.25"
+                       " ip4:3.73.46.42 ip4:18.193.197.37 -all" )
 viainc.example. IN TXT "v=spf1 include:_spf.viainc.example ~all"
 _spf.viainc.example. IN TXT "v=spf1 include:_deep.viainc.example -all"
 _deep.viainc.example. IN TXT "v=spf1 ip4:216.20.240.0/20 ip4:3.73.46.42 ?all"
