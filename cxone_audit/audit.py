@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,6 +247,8 @@ async def audit_domain(
         domain, region, evaluator, recorder
     )
     status, reason = judge(verdicts, summary)
+    if status == "dns-error":
+        reason += _failure_details(recorder.used.values())
     context = await _context(domain, recorder, columns or {})
     extra = await _diagnose(domain, region, recorder, evaluator,
                             (txt, verdicts, walk), context)
@@ -320,6 +322,12 @@ async def _diagnose(
     proposal = await propose(facts, findings, evaluator)
     return {**context, "findings": [f.to_dict() for f in findings],
             "proposal": proposal.to_dict()}
+
+
+def _failure_details(answers: Iterable[Answer]) -> str:
+    """What the failed answers said (``" (CNAME loop)"``), if anything."""
+    details = sorted({a.detail for a in answers if a.temporary and a.detail})
+    return f" ({'; '.join(details)})" if details else ""
 
 
 def _summary(

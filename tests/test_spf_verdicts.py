@@ -151,6 +151,7 @@ def test_a_timeout_is_temperror_asked_once_per_domain_never_cached() -> None:
     assert first.status == "dns-error"
     assert {v.result for v in first.ips} == {"temperror"}
     assert "no SPF" not in first.reason
+    assert first.reason.endswith("(test)")  # the failure's detail is shown
     slow = [a.rcode for a in first.evidence if a.name == "slow.example"]
     assert slow == ["TIMEOUT"]
     assert asks_for_first == 1
