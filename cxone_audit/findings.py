@@ -25,6 +25,7 @@ Families, kept apart so DNS trouble is never mistaken for configuration:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -686,17 +687,50 @@ def _entered(
 # Gathering the extra facts
 
 
+def _ruled_out(ips: Sequence[str], walk: RecordCheck | None) -> bool:
+    """True when the record walk shows that none of ``ips`` can pass.
+
+    RFC 7208 5: an address is matched by an ``ip4`` range, by the DNS
+    mechanisms ``a``, ``mx``, ``ptr`` and ``exists``, or by ``all``. The walk
+    evaluated an address that no term lists, so it met every term of the
+    tree, and its result is what the ``all`` terms give. Without DNS
+    mechanisms and with no ``ip4`` range holding one of ``ips``, those
+    addresses get the walk's result, which is not ``pass``.
+    """
+    if walk is None or walk.result == "pass":
+        return False
+
+    networks = []
+    for event in walk.events:
+        if event["kind"] != "mech_start":
+            continue
+        if event["mechanism"] in ("a", "mx", "ptr", "exists"):
+            return False
+        if event["mechanism"] == "ip4":
+            prefix = event["cidr4"] if event["cidr4"] is not None else 32
+            networks.append(ipaddress.ip_network(
+                f"{event['arg']}/{prefix}", strict=False))
+
+    listed = [ipaddress.ip_address(ip) for ip in (*ips, PROBE_IP)]
+    return not any(ip in net for ip in listed for net in networks)
+
+
 async def other_region_verdicts(
-    evaluator: SpfEvaluator, domain: str, region: Region
+    evaluator: SpfEvaluator,
+    domain: str,
+    region: Region,
+    walk: RecordCheck | None = None,
 ) -> dict[str, tuple[IpVerdict, ...]]:
     """``check_host()`` for the SPF IPs of every region but ``region``.
 
     A region's IPs are evaluated in order until one does not pass: that
-    region is then not the one authorised, and the rest are not needed.
+    region is then not the one authorised, and the rest are not needed. A
+    region whose IPs the record walk rules out (:func:`_ruled_out`) is not
+    evaluated at all.
     """
     found: dict[str, tuple[IpVerdict, ...]] = {}
     for code in REGION_CODES:
-        if code == region.code:
+        if code == region.code or _ruled_out(spf_ips(code), walk):
             continue
         verdicts: list[IpVerdict] = []
         for ip in spf_ips(code):
@@ -740,8 +774,12 @@ async def gather_facts(
     spf_rr = None
     if not txt.temporary:
         spf_rr = await resolver.query(domain, "SPF")
-        if spf_records(txt) and any(v.result != "pass" for v in verdicts):
-            others = await other_region_verdicts(evaluator, domain, region)
+        # A record that cannot be evaluated authorises no region reliably.
+        usable = walk is not None and walk.result not in ("permerror",
+                                                          "temperror")
+        if usable and any(v.result != "pass" for v in verdicts):
+            others = await other_region_verdicts(evaluator, domain, region,
+                                                 walk)
 
     return DomainFacts(
         domain=domain, region=region, txt=txt, verdicts=tuple(verdicts),

@@ -26,8 +26,9 @@ from cxone_audit.findings import (
     Finding,
     find_syntax_error,
     lookup_tree,
+    other_region_verdicts,
 )
-from cxone_audit.regions import allowlist_ips, spf_ips
+from cxone_audit.regions import allowlist_ips, get_region, spf_ips
 from cxone_audit.resolver import LiveResolver, ZoneFileResolver
 from cxone_audit.spf import SpfEvaluator
 
@@ -484,3 +485,25 @@ def test_timeouts_are_dns_trouble_only(silent_server: str) -> None:
     assert result.status == "dns-error"
     asked = {q["type"] for q in codes["dns.timeout"]["data"]["questions"]}
     assert {"TXT", "MX"} <= asked
+
+
+def test_wrong_region_is_found_through_dns_mechanisms_and_ranges() -> None:
+    resolver = zone(
+        'via-a.example. IN TXT "v=spf1 a:cx.via-a.example -all"\n'
+        "cx.via-a.example. IN A 52.56.74.209\n"
+        "cx.via-a.example. IN A 18.132.96.228\n"
+        'via-range.example. IN TXT "v=spf1 ip4:52.56.74.0/24 '
+        'ip4:18.132.96.228 ~all"\n'
+        'unrelated.example. IN TXT "v=spf1 ip4:10.0.0.0/8 -all"\n'
+    )
+
+    for domain in ("via-a.example", "via-range.example"):
+        result = asyncio.run(audit_domain(domain, "EU1", resolver))
+        codes = [f["code"] for f in result.extra["findings"]]
+        assert "spf.other-region-authorised" in codes, domain
+
+    evaluator = SpfEvaluator(resolver)
+    walk = asyncio.run(evaluator.check_record("unrelated.example"))
+    skipped = asyncio.run(other_region_verdicts(
+        evaluator, "unrelated.example", get_region("EU1"), walk))
+    assert skipped == {}
