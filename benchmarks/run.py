@@ -212,7 +212,8 @@ class Bench:
               watch: Any = None) -> Child:
         ran = run_child(command, self.workdir, name, self.args.child_timeout,
                         watch)
-        if not ran.ok:
+        interrupted = watch is not None and ran.returncode == 130
+        if not ran.ok and not interrupted:
             print(f"  ! {name}: exit {ran.returncode}"
                   f"{' (timed out)' if ran.timed_out else ''}; "
                   f"stderr tail:\n{ran.stderr[-2000:]}", file=sys.stderr)
@@ -374,15 +375,17 @@ def resume_check(bench: Bench, proxy: DelayProxy, tag: str,
     out = bench.workdir / f"kit-{tag}-resumed"
     stream = out / "results.jsonl"
     state: dict[str, int] = {}
-    sent: dict[str, bool] = {}
+    sent: dict[str, float] = {}
 
     def interrupt(pid: int) -> None:
-        if not sent and count_lines(stream, state) - 1 >= n // 2:
+        done = count_lines(stream, state) - 1
+        if not sent and done >= n // 2:
             os.kill(pid, signal.SIGINT)
-            sent["sigint"] = True
+            sent.update(rows=done, at=time.perf_counter())
 
     first, _ = bench.run_kit(proxy, f"{tag}-interrupted", out,
                              watch=interrupt)
+    exited = time.perf_counter()
     finished = read_stream(stream)
     second, stats = bench.run_kit(proxy, f"{tag}-resume", out,
                                   extra=("--resume",))
@@ -404,6 +407,8 @@ def resume_check(bench: Bench, proxy: DelayProxy, tag: str,
                 != (full[d]["status"], full[d]["ips"])]
     result = {
         "interrupted_exit": first.returncode,
+        "sigint_at_rows": sent.get("rows"),
+        "seconds_from_sigint_to_exit": exited - sent["at"] if sent else None,
         "interrupted_after_rows": len(finished),
         "resume_exit": second.returncode,
         "resume_wall": second.wall,
@@ -417,8 +422,9 @@ def resume_check(bench: Bench, proxy: DelayProxy, tag: str,
         "of_those_asked_by_resumed_run": len(asked & only_done),
         "examples_asked": sorted(asked & only_done)[:5],
     }
-    print(f"  resume: interrupted after {len(finished)} rows (exit "
-          f"{first.returncode}); resumed {second.wall:.1f} s, "
+    print(f"  resume: SIGINT at {sent.get('rows')} rows; stopped after "
+          f"{len(finished)} rows (exit {first.returncode}); resumed "
+          f"{second.wall:.1f} s, "
           f"{stats.queries} queries; {len(mismatched)} rows differ from "
           f"the full run; {len(asked & only_done)} of {len(only_done)} "
           "pairs only finished rows need were asked")
@@ -447,7 +453,11 @@ def machine() -> dict[str, Any]:
     knotd = find_knotd() or "knotd"
     version = subprocess.run([knotd, "--version"], capture_output=True,
                              text=True, check=False).stdout.strip()
+    revision = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True,
+        text=True, check=False, cwd=HERE.parent).stdout.strip()
     return {
+        "kit_revision": revision or "unknown",
         "cpus": os.cpu_count(), "cpu_model": model, "memory": memory,
         "python": platform.python_version(), "platform": platform.platform(),
         "knot": version, "load_average": os.getloadavg(),
@@ -529,8 +539,10 @@ def targets(report: dict[str, Any]) -> list[str]:
     resume = report.get("resume")
     if resume:
         lines.append(
-            f"- resume: interrupted after {resume['interrupted_after_rows']}"
-            f" rows, resumed in {resume['resume_wall']:.1f} s; "
+            f"- resume: SIGINT when {resume['sigint_at_rows']} rows were "
+            f"saved; the run stopped after {resume['interrupted_after_rows']}"
+            f" rows, {resume['seconds_from_sigint_to_exit']:.1f} s later; "
+            f"resumed in {resume['resume_wall']:.1f} s; "
             f"{resume['rows_differing_from_full_run']} rows differ from the "
             f"uninterrupted run; {resume['of_those_asked_by_resumed_run']} "
             f"of {resume['pairs_only_finished_domains_need']} pairs only "
@@ -590,7 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     info = machine()
     print(f"machine: {info['cpus']} CPUs ({info['cpu_model']}), "
-          f"{info['memory']}, Python {info['python']}, {info['knot']}")
+          f"{info['memory']}, Python {info['python']}, {info['knot']}; "
+          f"kit {info['kit_revision']}")
     try:
         started = time.perf_counter()
         generated = generate(args.n, work / "data", args.seed)
