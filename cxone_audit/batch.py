@@ -83,8 +83,10 @@ async def audit_rows(
     with tqdm(total=len(rows), initial=len(rows) - len(todo),
               disable=not progress, unit="domain", desc="auditing") as bar:
 
+        stopping = False
+
         async def worker() -> None:
-            while not queue.empty():
+            while not stopping and not queue.empty():
                 index = queue.get_nowait()
                 result = await _audit_row(todo[index], resolver)
                 if keep:
@@ -93,10 +95,35 @@ async def audit_rows(
                     on_result(result)
                 bar.update(1)
 
-        workers = min(concurrency, len(todo)) or 1
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        tasks = [asyncio.create_task(worker())
+                 for _ in range(min(concurrency, len(todo)))]
+        try:
+            await _wait_all(tasks)
+        except BaseException:
+            # Ctrl-C or a failed row: take no new row. A worker whose
+            # cancellation is swallowed by a DNS answer arriving at the same
+            # moment still stops after its current row.
+            stopping = True
+            await _stop(tasks)
+            raise
 
     return [r for r in results if r is not None]
+
+
+async def _wait_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for every worker; raise the first worker failure at once."""
+    if not tasks:
+        return
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        task.result()
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the workers and wait until each has returned."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_rows(

@@ -1,5 +1,6 @@
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import openpyxl
@@ -18,7 +19,9 @@ from cxone_audit.outputs import (
     write_outputs,
 )
 
-from .zones import zone
+from cxone_audit.resolver import ZoneFileResolver
+
+from .zones import HEAD, zone
 
 BODY = """
 a.example. IN TXT "v=spf1 ip4:52.56.74.209 ip4:18.132.96.228 -all"
@@ -112,3 +115,44 @@ def test_results_keep_input_order_with_concurrency() -> None:
     _, results = audit(frame, concurrency=7)
 
     assert [r.row for r in results] == list(range(1, 41))
+
+
+class _Stubborn(ZoneFileResolver):
+    """Slow answers that, like a DNS reply landing as Ctrl-C arrives, finish
+    the question even when the audit is cancelled (asyncio.wait_for on
+    Python 3.11 can swallow a cancellation that way)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__([])
+        self._set_zones(ZoneFileResolver.from_text(text)._zones)
+        self.domains: set[str] = set()
+
+    async def _ask(self, name: str, rtype: str):
+        self.domains.update(re.findall(r"\bn\d+(?=\.example)", name))
+        try:
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            pass
+        return await super()._ask(name, rtype)
+
+
+def test_cancel_takes_no_new_row() -> None:
+    frame = pd.DataFrame({"domain": [f"n{i}.example" for i in range(200)]})
+    rows = rows_from_frame(frame, "UK1")
+    resolver = _Stubborn(HEAD + BODY)
+    finished: list[int] = []
+
+    async def main() -> None:
+        task = asyncio.create_task(audit_rows(
+            rows, resolver, progress=False, concurrency=4,
+            on_result=lambda r: finished.append(r.row)))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+    started = resolver.domains
+    assert 4 <= len(started) < 40
+    assert len(finished) <= len(started)
