@@ -60,6 +60,9 @@ TEMPORARY_RCODES = frozenset({"TIMEOUT", "SERVFAIL", "REFUSED", "ERROR"})
 #: RFC 1035 4.2.1: UDP messages are limited to 512 octets without EDNS.
 UDP_LIMIT = 512
 
+#: UDP payload size offered in EDNS (RFC 6891).
+EDNS_PAYLOAD = 1232
+
 #: CNAMEs followed before giving up, as dnspython does for a response.
 MAX_CNAME_CHAIN = dns.message.MAX_CHAIN
 
@@ -368,6 +371,11 @@ class LiveResolver(Resolver):
         resolver.timeout = self.timeout
         resolver.lifetime = self.timeout
         resolver.cache = None
+
+        # RFC 6891 6.2.5: offer a 1232-octet UDP buffer (the size DNS Flag
+        # Day 2020 settled on), so answers over 512 octets come back over
+        # UDP instead of truncated and asked again over TCP.
+        resolver.use_edns(0, 0, EDNS_PAYLOAD)
         return resolver
 
     def describe(self) -> str:
@@ -408,6 +416,10 @@ class LiveResolver(Resolver):
             return Answer(name, rtype, "ERROR", detail=str(exc))
 
         cnames = _cname_chain(result.response, result.qname)
+
+        # Size as a plain RFC 1035 answer, without our EDNS OPT record, to
+        # judge whether resolvers without EDNS must fall back to TCP.
+        result.response.use_edns(False)
         size = len(result.response.to_wire())
         return _answer_from_rrset(name, rtype, result.rrset, size, cnames)
 

@@ -33,7 +33,7 @@ from benchmarks.generate import (
 from benchmarks.knot import Knot, find_knotd
 from benchmarks.proxy import DelayProxy, question
 from cxone_audit.audit import audit_domain
-from cxone_audit.resolver import ZoneFileResolver
+from cxone_audit.resolver import LiveResolver, ZoneFileResolver
 
 SEED_ROWS = 119
 
@@ -207,6 +207,28 @@ def test_truncated_answer_costs_a_tcp_query(knot: Knot) -> None:
     assert len(answer.response.to_wire()) > 512
     assert (stats.truncated, stats.udp, stats.tcp) == (1, 1, 1)
     assert len(stats.pairs) == 1
+
+
+@pytest.mark.knot
+@pytest.mark.parametrize(("name", "transports"), [
+    ("org065.example", (1, 0)),       # 513 to 1232 octets: UDP with EDNS
+    ("org034.example", (1, 1)),       # over 1232 octets: truncated, TCP
+])
+def test_kit_offers_edns_and_measures_plain_size(
+    knot: Knot, name: str, transports: tuple[int, int]
+) -> None:
+    zone = ZoneFileResolver(SEED_ZONE)
+    with DelayProxy(knot.address, delay_ms=0) as proxy:
+        live = LiveResolver([f"127.0.0.1:{proxy.port}"])
+        answer = asyncio.run(live.query(name, "TXT"))
+        stats = proxy.snapshot()
+
+    # RFC 6891: the kit offers a 1232-octet buffer, so only answers larger
+    # than that are retried over TCP; the size it reports is the answer's
+    # size without EDNS, the same as the zone-file backend computes.
+    assert (stats.udp, stats.tcp) == transports
+    assert answer.size > 512
+    assert answer.size == asyncio.run(zone.query(name, "TXT")).size
 
 
 @pytest.mark.knot
