@@ -134,6 +134,13 @@ def _record(context: Any, page: Any, seen: Session) -> None:
     page.on("pageerror", lambda e: seen.errors.append(str(e)))
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's auto-waiting assertions (imported once it is known)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def _info(page: Any) -> str:
     return page.locator(".dt-info").inner_text()
 
@@ -141,6 +148,24 @@ def _info(page: Any) -> str:
 def _first_cells(page: Any) -> list[str]:
     cells = page.locator("#cxa-domains tbody tr td:first-child")
     return cells.all_inner_texts()
+
+
+def _settled_cells(page: Any, want: list[str], *, head: bool = True,
+                   timeout_ms: int = 5000) -> list[str]:
+    """The first cells once the table shows ``want`` (or the time is up).
+
+    DataTables may redraw after the click or key press returns, so the
+    cells are read again until they match: a table that never shows
+    ``want`` still fails the assertion that follows.
+    """
+    cells = _first_cells(page)
+    for _ in range(timeout_ms // 50):
+        seen = cells[:len(want)] if head else cells[-len(want):]
+        if seen == want:
+            break
+        page.wait_for_timeout(50)
+        cells = _first_cells(page)
+    return cells[:len(want)] if head else cells[-len(want):]
 
 
 def _search(page: Any, text: str) -> None:
@@ -165,7 +190,7 @@ def test_table_holds_every_row(session):
 
     assert f"of {ROWS:,} entries" in _info(page)
     page.locator(".dt-paging-button.last").click()
-    assert _first_cells(page)[-1] == str(ROWS)
+    assert _settled_cells(page, [str(ROWS)], head=False) == [str(ROWS)]
     page.locator(".dt-paging-button.first").click()
     session.assert_quiet()
 
@@ -175,9 +200,10 @@ def test_clicking_a_column_name_sorts(session):
     header = page.locator("#cxa-domains thead th", has_text=re.compile("^row$"))
 
     header.click()
-    assert _first_cells(page)[:3] == ["1", "2", "3"]
+    assert _settled_cells(page, ["1", "2", "3"]) == ["1", "2", "3"]
     header.click()
-    assert _first_cells(page)[:3] == [str(ROWS), str(ROWS - 1), str(ROWS - 2)]
+    descending = [str(ROWS), str(ROWS - 1), str(ROWS - 2)]
+    assert _settled_cells(page, descending) == descending
     header.click()
     session.assert_quiet()
 
@@ -188,11 +214,14 @@ def test_typing_in_the_search_box_filters(session):
               if r.domain and "softfail-00042" in r.domain]
 
     _search(page, "softfail-00042")
+    expect(page.locator(".dt-info")).to_contain_text(
+        f"filtered from {ROWS:,} total")
     assert f"of {len(wanted)} entr" in _info(page)
-    assert f"filtered from {ROWS:,} total" in _info(page)
-    assert _first_cells(page) == [str(r.row) for r in wanted]
+    rows = [str(r.row) for r in wanted]
+    assert _settled_cells(page, rows) == rows
+    assert len(_first_cells(page)) == len(rows)
     _search(page, "")
-    assert f"of {ROWS:,} entries" in _info(page)
+    expect(page.locator(".dt-info")).to_contain_text(f"of {ROWS:,} entries")
     session.assert_quiet()
 
 
