@@ -12,12 +12,16 @@ there; for the domain its record, its DNS-querying terms (limit 10, RFC 7208
 from __future__ import annotations
 
 import dataclasses
+import functools
+import ipaddress
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import spftrace
+import spftrace.evaluator
+import spftrace.parser
 from spftrace.evaluator import valid_domain
 from spftrace.macros import MacroContext, expand, truncate_domain
 
@@ -127,14 +131,54 @@ class RecordCheck:
     events: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
 
-class _Evaluator(spftrace.Evaluator):
-    """spftrace's evaluator with RFC 7208 6.2 explanation text fixed.
+#: Distinct record texts and ``ip4`` networks remembered per process. A
+#: batch meets the same provider records (``include:_spf.google.com``...)
+#: for every domain; the bound keeps memory flat on any list.
+PARSE_CACHE_SIZE = 4096
+NETWORK_CACHE_SIZE = 16384
 
-    spftrace 0.3 checks the whole ``exp=`` TXT text as one macro-string,
-    which may not hold spaces, so every explanation with a space was lost.
-    RFC 7208 6.2 defines it as ``*( macro-string / SP )``: each piece
-    between spaces is expanded on its own.
+
+def _remember_parsed_records() -> None:
+    """Let spftrace parse each distinct record text once per process.
+
+    spftrace parses a record again on every ``check_host()``; an audit
+    evaluates the same provider records for every IP of every domain, and
+    parsing was a tenth of its CPU time. :func:`spftrace.parser.parse` is a
+    pure function of the text and nothing changes a parsed record after it
+    is built, so the parsed form can be shared. A text that does not parse
+    raises each time (exceptions are not remembered).
     """
+    current = spftrace.evaluator.parse
+    if current is spftrace.parser.parse:
+        spftrace.evaluator.parse = functools.lru_cache(
+            maxsize=PARSE_CACHE_SIZE)(current)
+
+
+_remember_parsed_records()
+
+
+@functools.lru_cache(maxsize=NETWORK_CACHE_SIZE)
+def _ip4_network(arg: str, cidr: int | None) -> ipaddress.IPv4Network:
+    # RFC 7208 5.6: ip4-network with its ip4-cidr-length (32 by default).
+    return ipaddress.IPv4Network(f"{arg}/{cidr}", strict=False)
+
+
+class _Evaluator(spftrace.Evaluator):
+    """spftrace's evaluator with two changes.
+
+    * RFC 7208 6.2 explanation text: spftrace 0.3 checks the whole
+      ``exp=`` TXT text as one macro-string, which may not hold spaces, so
+      every explanation with a space was lost. RFC 7208 6.2 defines it as
+      ``*( macro-string / SP )``: each piece between spaces is expanded on
+      its own.
+    * ``ip4`` ranges are built once per process instead of on every match
+      (the same comparison as spftrace's, about a tenth of the CPU time).
+    """
+
+    def _match_ip4(self, term: Any, ctx: MacroContext) -> bool:
+        if not ctx.is_v4:
+            return super()._match_ip4(term, ctx)  # traces the family skip
+        return ctx.ip in _ip4_network(term.arg, term.cidr4)
 
     async def _explanation(  # type: ignore[override]
         self, ip: Any, domain: str, sender: str, helo: str, exp_term: Any
@@ -235,7 +279,7 @@ class SpfEvaluator:
             self._transport, self._limits, policy_override=policy
         )
         result = await evaluator.evaluate(ip, sender, helo)
-        verdict = verdict_from_trace(ip, result.result, result.trace.to_list())
+        verdict = verdict_from_trace(ip, result.result, _verdict_events(result))
         if result.explanation is None:
             return verdict
         return dataclasses.replace(verdict, explanation=result.explanation)
@@ -269,6 +313,20 @@ class SpfEvaluator:
             void_lookups=result.void_lookups_used,
             events=events,
         )
+
+
+#: The trace events :func:`verdict_from_trace` replays, and those that say
+#: why an evaluation stopped.
+_VERDICT_EVENTS = frozenset({
+    "check_start", "mech_start", "recurse_in", "recurse_out", "mech_match",
+    "exit", "parse_error", "error", "txt_error",
+})
+
+
+def _verdict_events(result: spftrace.Result) -> list[dict[str, Any]]:
+    """The events a verdict needs, as dicts (a third of a full trace)."""
+    return [{"kind": e.kind, **e.data} for e in result.trace.events
+            if e.kind in _VERDICT_EVENTS]
 
 
 @dataclass

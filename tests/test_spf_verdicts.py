@@ -157,3 +157,26 @@ def test_a_timeout_is_temperror_asked_once_per_domain_never_cached() -> None:
     assert asks_for_first == 1
     # Temporary failures are not cached for the run: asked again.
     assert resolver.dead_asks == 2
+
+
+def test_a_record_parsed_once_gives_every_ip_its_own_verdict() -> None:
+    import spftrace.evaluator
+
+    evaluator = SpfEvaluator(zone(BODY))
+    parse = spftrace.evaluator.parse
+    before = parse.cache_info().hits
+
+    verdicts = run(evaluator.check_ips(EU, "half.example"))
+
+    assert [v.result for v in verdicts] == ["pass", "fail", "pass", "fail"]
+    assert parse.cache_info().hits - before >= len(EU) - 1
+
+
+def test_a_record_that_does_not_parse_fails_every_time() -> None:
+    body = 'bad.example. IN TXT "v=spf1 ip4:216.20.244.300 -all"\n'
+    evaluator = SpfEvaluator(zone(body))
+
+    first, second = run(evaluator.check_ips(EU[:2], "bad.example"))
+
+    assert first.result == second.result == "permerror"
+    assert "invalid IPv4 network" in second.reason
