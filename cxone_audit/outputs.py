@@ -15,6 +15,7 @@ formula are neutralised with a leading apostrophe (OWASP "CSV injection").
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from . import __version__
 from .audit import STATUSES, DomainResult
@@ -35,11 +38,15 @@ from .regions import table_date
 __all__ = [
     "ResultStream",
     "RunInfo",
+    "SUMMARY_COLUMNS",
     "neutralise_formula",
     "read_results",
     "result_to_dict",
     "finish_outputs",
+    "sheet_cell",
+    "summary_columns",
     "summary_frame",
+    "summary_row",
     "write_outputs",
     "write_summary",
 ]
@@ -111,53 +118,118 @@ def neutralise_formula(value: Any) -> Any:
     return value
 
 
+def _visible_controls(text: str) -> str:
+    """Control characters that XML 1.0 forbids, written as ``\\xNN``.
+
+    A TXT record may hold any octet (RFC 1035 3.3.14); an XLSX cell cannot
+    hold most control characters, so they are shown instead of failing the
+    whole file. CSV gets the same text so that both files agree.
+    """
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+def sheet_cell(value: Any) -> Any:
+    """A summary cell made safe for a spreadsheet program."""
+    if isinstance(value, str):
+        return neutralise_formula(_visible_controls(value))
+    return value
+
+
+#: The summary's own columns, in order; the input's other columns follow.
+SUMMARY_COLUMNS = (
+    "row", "input", "domain", "region", "status", "reason", "spf_record",
+    "dns_lookups", "void_lookups", "ips_not_passing", "notes", "findings",
+    "proposed_record",
+)
+
+
+def summary_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat summary columns of one result (its ``result_to_dict``)."""
+    failing = [f"{v['ip']} {v['result']}" for v in data["ips"]
+               if v["result"] != "pass"]
+    row = {
+        "row": data["row"],
+        "input": data["input"],
+        "domain": data["domain"] or "",
+        "region": data["region"] or "",
+        "status": data["status"],
+        "reason": data["reason"],
+        "spf_record": data["spf"]["record"] or "",
+        "dns_lookups": data["spf"]["dns_lookups"],
+        "void_lookups": data["spf"]["void_lookups"],
+        "ips_not_passing": "; ".join(failing),
+        "notes": "; ".join(data["notes"]),
+        **_extra_columns(data),
+    }
+    row.update({_input_column(k): v for k, v in data["columns"].items()})
+    return row
+
+
+def _input_column(name: str) -> str:
+    """The summary heading of an input column (``in:`` when names clash)."""
+    return f"in:{name}" if name in SUMMARY_COLUMNS else name
+
+
+def summary_columns(input_columns: Iterable[str]) -> list[str]:
+    """Every summary heading: the kit's, then the input's own columns."""
+    extra = dict.fromkeys(_input_column(c) for c in input_columns)
+    return [*SUMMARY_COLUMNS, *extra]
+
+
 def summary_frame(results: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per input row: the flat columns of the summary files."""
-    rows = []
-    for data in results:
-        failing = [f"{v['ip']} {v['result']}" for v in data["ips"]
-                   if v["result"] != "pass"]
-        row = {
-            "row": data["row"],
-            "input": data["input"],
-            "domain": data["domain"] or "",
-            "region": data["region"] or "",
-            "status": data["status"],
-            "reason": data["reason"],
-            "spf_record": data["spf"]["record"] or "",
-            "dns_lookups": data["spf"]["dns_lookups"],
-            "void_lookups": data["spf"]["void_lookups"],
-            "ips_not_passing": "; ".join(failing),
-            "notes": "; ".join(data["notes"]),
-        }
-        row.update(_extra_columns(data))
-        row.update({f"in:{k}" if k in row else k: v
-                    for k, v in data["columns"].items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    rows = [summary_row(data) for data in results]
+    seen = [k for row in rows for k in row]
+    return pd.DataFrame(rows, columns=summary_columns(
+        k for k in seen if k not in SUMMARY_COLUMNS))
 
 
 def _extra_columns(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat columns for the optional checks, when a result has them."""
-    extra: dict[str, Any] = {}
-    findings = data.get("findings")
-    if findings:
-        extra["findings"] = "; ".join(
-            f"{f['code']} ({f['severity']})" for f in findings
-        )
-    proposal = data.get("proposal")
-    if proposal:
-        extra["proposed_record"] = proposal.get("record") or ""
-    return extra
+    """Flat columns for the optional checks (empty when a row has none)."""
+    findings = data.get("findings") or ()
+    proposal = data.get("proposal") or {}
+    return {
+        "findings": "; ".join(
+            f"{f['code']} ({f['severity']})" for f in findings),
+        "proposed_record": proposal.get("record") or "",
+    }
 
 
-def write_summary(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Write ``summary.csv`` and ``summary.xlsx`` with formulas neutralised."""
-    safe = frame.map(neutralise_formula)
+def write_summary(
+    results: Iterable[Mapping[str, Any]],
+    out_dir: Path,
+    input_columns: Iterable[str] = (),
+) -> list[Path]:
+    """Write ``summary.csv`` and ``summary.xlsx``, one row at a time.
+
+    Parameters
+    ----------
+    results
+        Result dicts (:func:`result_to_dict`) in input order; read once.
+    out_dir
+        Where the two files go.
+    input_columns
+        The input's pass-through column names, which follow the kit's.
+
+    Every cell goes through :func:`sheet_cell`. The workbook is written in
+    openpyxl's write-only mode, so memory does not grow with the rows.
+    """
+    columns = summary_columns(input_columns)
     csv_path, xlsx_path = out_dir / "summary.csv", out_dir / "summary.xlsx"
-    safe.to_csv(csv_path, index=False, encoding="utf-8")
-    safe.to_excel(xlsx_path, index=False, sheet_name="summary",
-                  engine="openpyxl")
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("summary")
+
+    with csv_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        sheet.append(columns)
+        for data in results:
+            row = summary_row(data)
+            cells = [sheet_cell(row.get(c, "")) for c in columns]
+            writer.writerow(cells)
+            sheet.append(cells)
+
+    book.save(xlsx_path)
     return [csv_path, xlsx_path]
 
 
@@ -177,7 +249,8 @@ def write_outputs(
 
     counts = Counter(d["status"] for d in domains)
     json_path = _write_json(out, info.to_dict(counts), domains)
-    csv_path, xlsx_path = write_summary(summary_frame(domains), out)
+    columns = (c for d in domains for c in d["columns"])
+    csv_path, xlsx_path = write_summary(domains, out, columns)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}
 
@@ -245,6 +318,8 @@ class ResultStream:
         self.input_id = input_id
         self.done: set[int] = set()
         self.counts: Counter[str] = Counter()
+        #: The input's pass-through column names seen so far, in order.
+        self.columns: dict[str, None] = {}
 
         if resume and self.path.exists():
             self._reopen()
@@ -270,6 +345,7 @@ class ResultStream:
             if data is not None and "row" in data:
                 self.done.add(int(data["row"]))
                 self.counts[data["status"]] += 1
+                self.columns.update(dict.fromkeys(data.get("columns", ())))
                 kept.append(line)
         # A line cut short by a crash is dropped, so that row runs again.
         self.path.write_bytes(b"\n".join(kept) + b"\n")
@@ -284,6 +360,7 @@ class ResultStream:
             handle.flush()
         self.done.add(result.row)
         self.counts[result.status] += 1
+        self.columns.update(dict.fromkeys(result.columns))
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every stored row, in input order, read back one at a time."""
@@ -314,13 +391,13 @@ def _parse_line(line: bytes) -> dict[str, Any] | None:
 def finish_outputs(stream: ResultStream, info: RunInfo) -> dict[str, Path]:
     """Write ``results.json`` and the summary files from a result stream.
 
-    Rows are read back one at a time, so memory does not grow with the
-    number of rows beyond the flat summary table.
+    Rows are read back one at a time for each file, so memory does not
+    grow with the number of rows.
     """
     out = stream.out_dir
     run = info.to_dict(stream.counts)
 
     json_path = _write_json(out, run, stream.rows())
-    csv_path, xlsx_path = write_summary(summary_frame(stream.rows()), out)
+    csv_path, xlsx_path = write_summary(stream.rows(), out, stream.columns)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}

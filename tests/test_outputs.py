@@ -27,6 +27,7 @@ BODY = """
 a.example. IN TXT "v=spf1 ip4:52.56.74.209 ip4:18.132.96.228 -all"
 b.example. IN TXT "=HYPERLINK(\\"http://evil.example\\",\\"x\\") v=spf1 -all"
 c.example. IN TXT "v=spf1 include:c.example -all"
+bell.example. IN TXT "v=spf1 ip4:52.56.74.209 \\007 -all"
 """
 
 FRAME = pd.DataFrame({
@@ -100,6 +101,28 @@ def test_stream_resume_skips_finished_rows(tmp_path: Path) -> None:
     assert "c.example" in asked
     document = json.loads(paths["json"].read_text())
     assert [d["row"] for d in document["domains"]] == list(range(1, 8))
+    csv = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False)
+    assert list(csv.columns[-2:]) == ["proposed_record", "owner"]
+    assert list(csv["owner"]) == ["'@SUM(1)", "'+x", "'-y", "ok", "'\tz",
+                                  "plain", "dup"]
+
+
+def test_control_characters_from_dns_do_not_break_the_files(
+    tmp_path: Path,
+) -> None:
+    _, results = audit(pd.DataFrame({"domain": ["bell.example"]}))
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    record = "v=spf1 ip4:52.56.74.209 \\x07 -all"
+    sheet = openpyxl.load_workbook(paths["xlsx"]).active
+    headings = [c.value for c in next(sheet.iter_rows())]
+    cells = [c.value for c in list(sheet.iter_rows())[1]]
+    assert cells[headings.index("spf_record")] == record
+    csv = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False)
+    assert list(csv["spf_record"]) == [record]
+    assert read_results(tmp_path)["domains"][0]["spf"]["record"] == (
+        "v=spf1 ip4:52.56.74.209 \x07 -all")
 
 
 def test_resume_refuses_another_input(tmp_path: Path) -> None:
