@@ -119,7 +119,7 @@ def neutralise_formula(value: Any) -> Any:
 
 
 def _visible_controls(text: str) -> str:
-    """Control characters that XML 1.0 forbids, written as ``\\xNN``.
+    r"""Control characters that XML 1.0 forbids, written as ``\xNN``.
 
     A TXT record may hold any octet (RFC 1035 3.3.14); an XLSX cell cannot
     hold most control characters, so they are shown instead of failing the

@@ -18,7 +18,6 @@ from cxone_audit.outputs import (
     read_results,
     write_outputs,
 )
-
 from cxone_audit.resolver import ZoneFileResolver
 
 from .zones import HEAD, zone
