@@ -90,7 +90,8 @@ def run_child(command: list[str], workdir: Path, name: str,
     with out.open("wb") as stdout, err.open("wb") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr,
-                                   cwd=workdir, env=_child_env())
+                                   cwd=workdir, env=_child_env(),
+                                   preexec_fn=_default_sigint)
         status: dict[str, Any] = {}
 
         def reap() -> None:
@@ -119,6 +120,16 @@ def run_child(command: list[str], workdir: Path, name: str,
     child.stdout = out.read_text(errors="replace")
     child.stderr = err.read_text(errors="replace")
     return child
+
+
+def _default_sigint() -> None:
+    """Give the child the default SIGINT action, whatever the parent had.
+
+    A shell starts a background job with SIGINT ignored, the child inherits
+    that, and Python then never raises KeyboardInterrupt: the resume check
+    would interrupt nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _child_env() -> dict[str, str]:

@@ -254,3 +254,22 @@ def test_answers_stay_with_their_questions(knot: Knot) -> None:
 
     assert len(expected) == len(names) and all(expected.values())
     assert all(expected[name] == text for name, text in got)
+
+
+def test_a_benchmarked_child_can_be_interrupted(tmp_path: Path) -> None:
+    import signal
+    import sys
+
+    from benchmarks.run import run_child
+
+    probe = [sys.executable, "-c",
+             "import signal; print(signal.getsignal(signal.SIGINT))"]
+    # As in a shell's background job, where SIGINT starts out ignored.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = run_child(probe, tmp_path, "probe", timeout=60)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    assert child.returncode == 0
+    assert "default_int_handler" in child.stdout
