@@ -273,3 +273,18 @@ def test_a_benchmarked_child_can_be_interrupted(tmp_path: Path) -> None:
 
     assert child.returncode == 0
     assert "default_int_handler" in child.stdout
+
+
+def test_child_memory_is_the_childs_own(tmp_path: Path) -> None:
+    import sys
+
+    from benchmarks.run import run_child
+
+    ballast = bytearray(400 * 1024 * 1024)  # this process: 400 MB resident
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    sleeper = [sys.executable, "-c", "import time; time.sleep(0.6)"]
+
+    child = run_child(sleeper, tmp_path, "sleeper", timeout=60)
+
+    assert len(ballast) and child.returncode == 0
+    assert 1 < child.max_rss_mb < 100
