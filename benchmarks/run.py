@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .generate import Generated, describe, generate
-from .knot import Knot, find_knotd
+from .knot import KnotServer, find_knotd, knot_server
 from .proxy import DelayProxy, ProxyStats
 
 HERE = Path(__file__).resolve().parent
@@ -234,7 +234,7 @@ class Bench:
     """One benchmark session: the generated data, Knot and the options."""
 
     generated: Generated
-    knot: Knot
+    knot: KnotServer
     workdir: Path
     args: argparse.Namespace
     regions: dict[str, list[str]] = field(default_factory=dict)
@@ -641,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         generated = generate(args.n, work / "data", args.seed)
         print(f"generated in {time.perf_counter() - started:.1f} s: "
               f"{describe(generated)}")
-        with Knot(generated.zone, work) as knot:
+        with knot_server(generated.zone, work) as knot:
             bench = Bench(generated, knot, work, args, {
                 code: list(spf_ips(code)) for code in REGION_CODES})
             for delay in args.delay_ms:

@@ -7,7 +7,8 @@ NXDOMAIN, as on the Internet (a non-root zone would answer REFUSED).
 
 Everything the server writes (configuration, a copy of the zone, its
 database and control socket) lives under a directory the caller gives,
-normally a pytest temporary directory.
+normally a pytest temporary directory. The benchmarks start the same
+server on their big generated zones (``benchmarks/knot.py``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ HOSTS = ("127.0.0.1", "::1")
 _CONFIG = """\
 server:
     rundir: "{run}"
-    listen: [ 127.0.0.1@{port}, ::1@{port} ]
+    listen: [ {listen} ]
 log:
   - target: "{run}/knotd.log"
-    any: info
+    any: {log_level}
 control:
     listen: "{run}/knot.sock"
 database:
@@ -55,7 +56,7 @@ template:
     journal-content: none
 zone:
   - domain: .
-    file: "root.zone"
+    file: "{zone_name}"
 """
 
 
@@ -87,8 +88,8 @@ def knot_required() -> bool:
     return os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
 
 
-def _port_is_free(port: int) -> bool:
-    for host in HOSTS:
+def _port_is_free(port: int, hosts: tuple[str, ...] = HOSTS) -> bool:
+    for host in hosts:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
             with socket.socket(family, kind) as probe:
@@ -99,13 +100,13 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    """A port that is free for UDP and TCP on both loopback addresses."""
+def free_port(hosts: tuple[str, ...] = HOSTS) -> int:
+    """A port that is free for UDP and TCP on every one of ``hosts``."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if _port_is_free(port):
+        if _port_is_free(port, hosts):
             return port
     raise KnotError("no free loopback port found")
 
@@ -127,16 +128,33 @@ class KnotServer:
     Parameters
     ----------
     zone
-        The master file to serve (copied, so the original is never touched).
+        The master file to serve.
     workdir
         An empty directory for the configuration, database and logs.
+    hosts
+        The loopback addresses to listen on; :attr:`address` is the first.
+    copy_zone
+        Serve a copy of ``zone`` (the default), so the original is never
+        touched; a benchmark's big generated zone is served where it is.
+    ready_seconds
+        How long to wait for the zone to answer (big zones load slowly).
+    log_level
+        knotd's log level for ``any``.
     """
 
     zone: Path
     workdir: Path
-    host: str = "127.0.0.1"
+    hosts: tuple[str, ...] = HOSTS
+    copy_zone: bool = True
+    ready_seconds: float = 10.0
+    log_level: str = "info"
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        """The address :attr:`address` names."""
+        return self.hosts[0]
 
     @property
     def address(self) -> tuple[str, int]:
@@ -161,7 +179,7 @@ class KnotServer:
             raise KnotError("knotd not found (Debian package 'knot')")
 
         for _ in range(attempts):
-            self.port = free_port()
+            self.port = free_port(self.hosts)
             config = self._write_config()
             with open(self.workdir / "knotd.out", "wb") as output:
                 self.process = subprocess.Popen(
@@ -178,22 +196,27 @@ class KnotServer:
         run, zones = self.workdir / "run", self.workdir / "zones"
         shutil.rmtree(run, ignore_errors=True)
         run.mkdir(parents=True)
-        zones.mkdir(exist_ok=True)
-        shutil.copyfile(self.zone, zones / "root.zone")
+        zone = self.zone.resolve()
+        if self.copy_zone:
+            zones.mkdir(exist_ok=True)
+            shutil.copyfile(zone, zones / "root.zone")
+            zone = zones / "root.zone"
 
+        listen = ", ".join(f"{host}@{self.port}" for host in self.hosts)
         config = self.workdir / "knot.conf"
         config.write_text(
-            _CONFIG.format(run=run, zones=zones, port=self.port),
+            _CONFIG.format(run=run, zones=zone.parent, zone_name=zone.name,
+                           listen=listen, log_level=self.log_level),
             encoding="utf-8",
         )
         return config
 
-    def _wait_ready(self, seconds: float = 10.0) -> bool:
-        deadline = time.monotonic() + seconds
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False
-            if all(soa_answers(h, self.port) for h in HOSTS):
+            if all(soa_answers(h, self.port) for h in self.hosts):
                 return True
             time.sleep(0.02)
         return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,10 +29,11 @@ from benchmarks.generate import (
     load_seed,
     rename,
 )
-from benchmarks.knot import Knot, find_knotd
+from benchmarks.knot import KnotServer, find_knotd, knot_server
 from benchmarks.proxy import DelayProxy, question
 from cxone_audit.audit import audit_domain
 from cxone_audit.resolver import LiveResolver, ZoneFileResolver
+from tests.knot import knot_required
 
 SEED_ROWS = 119
 
@@ -134,13 +134,13 @@ def test_question_reads_name_and_type() -> None:
 
 
 @pytest.fixture(scope="module")
-def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
+def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnotServer]:
     if find_knotd() is None:
-        if os.environ.get("CXONE_REQUIRE_KNOT", "").strip() not in ("", "0"):
+        if knot_required():
             pytest.fail("knotd not found and CXONE_REQUIRE_KNOT is set")
         pytest.skip("knotd (Knot DNS) not found")
     # The seed zone holds answers over 512 octets.
-    server = Knot(SEED_ZONE, tmp_path_factory.mktemp("knot"))
+    server = knot_server(SEED_ZONE, tmp_path_factory.mktemp("knot"))
     with server:
         yield server
 
@@ -160,7 +160,7 @@ def _tcp(port: int, name: str, rtype: str = "TXT") -> float:
 
 
 @pytest.mark.knot
-def test_proxy_holds_each_message_the_delay(knot: Knot) -> None:
+def test_proxy_holds_each_message_the_delay(knot: KnotServer) -> None:
     delay = 0.040
     with DelayProxy(knot.address, delay_ms=0) as fast:
         baseline = min(_udp(fast.port, "gmail.com") for _ in range(3))
@@ -175,7 +175,7 @@ def test_proxy_holds_each_message_the_delay(knot: Knot) -> None:
 
 
 @pytest.mark.knot
-def test_proxy_counts_queries_and_distinct_pairs(knot: Knot) -> None:
+def test_proxy_counts_queries_and_distinct_pairs(knot: KnotServer) -> None:
     with DelayProxy(knot.address, delay_ms=1) as proxy:
         for name in ("gmail.com", "GMail.com", "gmail.com"):
             _udp(proxy.port, name)
@@ -196,7 +196,7 @@ def test_proxy_counts_queries_and_distinct_pairs(knot: Knot) -> None:
 
 
 @pytest.mark.knot
-def test_truncated_answer_costs_a_tcp_query(knot: Knot) -> None:
+def test_truncated_answer_costs_a_tcp_query(knot: KnotServer) -> None:
     with DelayProxy(knot.address, delay_ms=1) as proxy:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = ["127.0.0.1"]
@@ -215,7 +215,7 @@ def test_truncated_answer_costs_a_tcp_query(knot: Knot) -> None:
     ("org034.example", (1, 1)),       # over 1232 octets: truncated, TCP
 ])
 def test_kit_offers_edns_and_measures_plain_size(
-    knot: Knot, name: str, transports: tuple[int, int]
+    knot: KnotServer, name: str, transports: tuple[int, int]
 ) -> None:
     zone = ZoneFileResolver(SEED_ZONE)
     with DelayProxy(knot.address, delay_ms=0) as proxy:
@@ -232,7 +232,7 @@ def test_kit_offers_edns_and_measures_plain_size(
 
 
 @pytest.mark.knot
-def test_answers_stay_with_their_questions(knot: Knot) -> None:
+def test_answers_stay_with_their_questions(knot: KnotServer) -> None:
     """Many queries in flight at once: each gets the answer to its own."""
     names = ["gmail.com", "google.com", "_spf.google.com", "spf.mailjet.com",
              "amazonses.com", "sendgrid.net", "mailgun.org", "live.com"]
