@@ -79,7 +79,7 @@ def dns_options(func: Any) -> Any:
                           "(repeatable) instead of asking DNS."),
         click.option("--timeout", type=click.FloatRange(min=0.1),
                      default=3.0, show_default=True,
-                     help="Seconds to wait for one DNS answer."),
+                     help="Seconds to wait for one nameserver; the next is then asked."),
         click.option("--retries", type=click.IntRange(min=0), default=1,
                      show_default=True,
                      help="Extra attempts after a timeout or SERVFAIL."),

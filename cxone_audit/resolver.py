@@ -332,7 +332,8 @@ class LiveResolver(Resolver):
         ``"[::1]:5353"``. Empty or ``None``: the system resolver
         configuration (``/etc/resolv.conf`` or the platform's equivalent).
     timeout
-        Seconds to wait for one attempt.
+        Seconds to wait for one server's answer. An attempt asks the
+        servers in turn, so it may take ``timeout`` once per server.
     retries
         Further attempts after a timeout or SERVFAIL.
     """
@@ -368,8 +369,10 @@ class LiveResolver(Resolver):
                 dns.nameserver.Do53Nameserver(address, port)
                 for address, port in self._servers
             ]
+        # The timeout is per server: one attempt may try every server in
+        # turn, so a dead first server leaves the next time to answer.
         resolver.timeout = self.timeout
-        resolver.lifetime = self.timeout
+        resolver.lifetime = self.timeout * max(1, len(resolver.nameservers))
         resolver.cache = None
 
         # RFC 6891 6.2.5: offer a 1232-octet UDP buffer (the size DNS Flag

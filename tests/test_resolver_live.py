@@ -242,6 +242,27 @@ def _drain(sock: socket.socket) -> int:
         count += 1
 
 
+@knot
+def test_a_silent_first_nameserver_falls_through_to_the_next(
+    realworld_knot,
+) -> None:
+    # --timeout is per server: a dead first server must leave the second
+    # time to answer, within one attempt (no retry needed).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{silent.getsockname()[1]}"
+        live = f"127.0.0.1:{realworld_knot[1]}"
+        resolver = LiveResolver([dead, live], timeout=0.3, retries=0)
+
+        answer = ask(resolver, "google.com")
+        datagrams = _drain(silent)
+
+    assert answer.rcode == "NOERROR"
+    assert answer.records[0].startswith("v=spf1")
+    assert datagrams == 1
+    assert resolver.stats.sent == 1
+
+
 def test_timeout_is_temporary_counted_and_not_cached() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
