@@ -53,6 +53,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The reason of a ``no-spf`` row whose domain does not exist at all.
+DOMAIN_MISSING = "the domain does not exist (NXDOMAIN): check its spelling"
+
 #: Every status, most urgent first, with the words a report shows for it.
 STATUSES: dict[str, str] = {
     "input-error": "row could not be audited",
@@ -333,6 +336,10 @@ def _failure_details(answers: Iterable[Answer]) -> str:
 def _summary(
     txt: Answer, result: str, reason: str, lookups: int, voids: int
 ) -> SpfSummary:
+    # RFC 7208 4.3: NXDOMAIN gives 'none' as a missing record does; say
+    # which, since a misspelt domain needs correcting, not a record.
+    if txt.rcode == "NXDOMAIN":
+        reason = DOMAIN_MISSING
     records = spf_records(txt)
     strings: tuple[str, ...] = ()
     for text, parts in zip(txt.records, txt.strings, strict=False):
@@ -381,6 +388,8 @@ def judge(
 
 
 def _no_spf_reason(spf: SpfSummary) -> str:
+    if spf.reason == DOMAIN_MISSING:
+        return DOMAIN_MISSING
     if spf.reason and "no v=spf1" not in spf.reason:
         return f"no SPF record ({spf.reason})"
     return "the domain publishes no v=spf1 TXT record"

@@ -79,7 +79,8 @@ def dns_options(func: Any) -> Any:
                           "(repeatable) instead of asking DNS."),
         click.option("--timeout", type=click.FloatRange(min=0.1),
                      default=3.0, show_default=True,
-                     help="Seconds to wait for one nameserver; the next is then asked."),
+                     help="Seconds to wait for one nameserver before asking "
+                     "the next."),
         click.option("--retries", type=click.IntRange(min=0), default=1,
                      show_default=True,
                      help="Extra attempts after a timeout or SERVFAIL."),
@@ -254,11 +255,15 @@ def check(
 
 def format_result(data: dict[str, Any]) -> str:
     """A readable, plain-text account of one result."""
+    records = data["spf"]["records"]
+    record = data["spf"]["record"] or (
+        "(unknown: the lookup failed)" if data["status"] == "dns-error"
+        else f"({len(records)} records)" if records else "(none)")
     lines = [
         f"{data['domain']} ({data['region']} {data['region_name']}): "
         f"{data['status']}",
         f"  {data['reason']}",
-        f"  SPF record: {data['spf']['record'] or '(none)'}",
+        f"  SPF record: {record}",
         f"  DNS-querying terms: {data['spf']['dns_lookups']}/10, "
         f"void lookups: {data['spf']['void_lookups']}/2",
     ]
@@ -271,7 +276,10 @@ def format_result(data: dict[str, Any]) -> str:
                      f"{finding['title']}")
     proposal = data.get("proposal")
     if proposal and proposal.get("record"):
-        lines.append(f"  publish: {proposal['record']}")
+        optional = " (optional: SES-verified)" if proposal["optional"] else ""
+        lines.append(f"  publish{optional}: {proposal['record']}")
+    elif proposal and proposal.get("blocked_by"):
+        lines.append(f"  fix first: {proposal['blocked_by']}")
     return "\n".join(lines)
 
 

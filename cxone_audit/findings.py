@@ -154,6 +154,17 @@ CATALOGUE: dict[str, FindingType] = dict([
         "RFC 7208 4.5",
     ),
     _entry(
+        "spf.domain-missing", "record", "high",
+        "The domain does not exist in DNS",
+        "The TXT lookup for the domain answered NXDOMAIN: no such name "
+        "exists, so check_host() returns 'none' and there is nowhere to "
+        "publish a record. This is most often a misspelt domain in the "
+        "input, or a domain that was never set up in DNS.",
+        "Check the spelling of the domain in the input. If it is right, "
+        "create the domain in DNS before publishing an SPF record for it.",
+        "RFC 7208 4.3",
+    ),
+    _entry(
         "spf.multiple-records", "record", "critical",
         "More than one SPF record",
         "Two or more TXT records at one name start with 'v=spf1'. "
@@ -829,6 +840,11 @@ def _record_findings(facts: DomainFacts) -> list[Finding]:
 
 
 def _no_record(facts: DomainFacts) -> Finding:
+    if facts.txt.rcode == "NXDOMAIN":
+        return Finding("spf.domain-missing",
+                       f"{facts.domain} does not exist (NXDOMAIN)",
+                       {"domain": facts.domain})
+
     # Near misses: text that was meant as SPF but is not 'v=spf1 ...'.
     near = [t for t in facts.txt.records if "spf" in t.lower()[:12]]
     detail = f"no TXT record at {facts.domain} starts with 'v=spf1'"

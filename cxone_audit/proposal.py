@@ -61,6 +61,7 @@ DEFAULT_TTL = 3600
 
 #: Findings that make the current record unusable: fix these first.
 BLOCKING = (
+    "spf.domain-missing",
     "spf.multiple-records",
     "spf.syntax-error",
     "spf.include-target-missing",

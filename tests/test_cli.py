@@ -23,7 +23,12 @@ from click.testing import CliRunner, Result
 from cxone_audit.cli import main
 from cxone_audit.regions import REGION_CODES, spf_ips
 
-from .conftest import REALWORLD_DOMAINS, REALWORLD_EXPECTED, REALWORLD_ZONE
+from .conftest import (
+    REALWORLD_DOMAINS,
+    REALWORLD_EXPECTED,
+    REALWORLD_ZONE,
+    SAMPLE_ZONE,
+)
 
 EXIT_USAGE = 2
 
@@ -233,6 +238,33 @@ def test_check_text_names_the_status() -> None:
     assert "not-authorised" in result.stdout
     for ip in spf_ips("AU1"):
         assert ip in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("domain", "region", "wanted", "unwanted"),
+    [
+        # A failed lookup says nothing about the record (never "none").
+        ("tidewater-legal.example", "EU1",
+         ["SPF record: (unknown: the lookup failed)", "fix first:"],
+         ["SPF record: (none)", "publish"]),
+        # SES-verified: the proposal is there, marked optional.
+        ("coral-reef-tours.example", "EU1",
+         ["publish (optional: SES-verified): v=spf1"], []),
+        # No such domain: check the spelling, nothing to publish.
+        ("no-such-name.example", "EU1",
+         ["does not exist (NXDOMAIN)", "fix first:"], ["publish"]),
+    ],
+)
+def test_check_text_says_what_to_do(
+    domain: str, region: str, wanted: list[str], unwanted: list[str]
+) -> None:
+    result = run("check", domain, "-r", region, "-z", SAMPLE_ZONE)
+
+    assert result.exit_code == 0, result.output
+    for text in wanted:
+        assert text in result.stdout
+    for text in unwanted:
+        assert text not in result.stdout
 
 
 # --- regions --------------------------------------------------------------

@@ -192,6 +192,26 @@ def test_no_record_notes_a_near_miss(audit: Audit) -> None:
     assert result.status == "no-spf"
 
 
+def test_a_domain_that_does_not_exist_is_not_told_to_publish(
+    audit: Audit,
+) -> None:
+    # RFC 7208 4.3: NXDOMAIN for the domain gives 'none', as no record
+    # does; but a typo in the spreadsheet needs its spelling checked, not a
+    # record published at a name that does not exist.
+    result = audit("record.zone", "no-such-name.example")
+
+    codes = found(result)
+    assert result.status == "no-spf"
+    assert "does not exist" in result.reason
+    assert "NXDOMAIN" in result.reason
+    assert "spf.domain-missing" in codes
+    assert "spf.no-record" not in codes
+    assert codes["spf.domain-missing"]["severity"] == "high"
+    proposal = result.extra["proposal"]
+    assert proposal["record"] is None
+    assert "spf.domain-missing" in proposal["blocked_by"]
+
+
 def test_syntax_error_names_term_and_position(audit: Audit) -> None:
     result = audit("record.zone", "syntax.example")
 
