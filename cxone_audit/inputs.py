@@ -13,9 +13,12 @@ the same order.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import re
+import unicodedata
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,13 +151,39 @@ def _name_error(name: str) -> str:
     return ""
 
 
-def _delimiter(path: Path) -> str:
+#: Encodings a CSV file is tried in, in order: UTF-8 (with or without a
+#: byte-order mark), then Windows-1252, which Excel on Windows writes for
+#: "CSV" in western European locales, then Latin-1, which decodes anything.
+CSV_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+
+def _encoding(path: Path) -> str:
+    """The first of :data:`CSV_ENCODINGS` that decodes the whole file.
+
+    A byte-order mark decides first: Excel's "Unicode text" is UTF-16.
+    """
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+
+    for encoding in CSV_ENCODINGS:
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding != CSV_ENCODINGS[0]:
+            log.info("%s is not UTF-8; read as %s", path.name, encoding)
+        return encoding
+    return CSV_ENCODINGS[-1]
+
+
+def _delimiter(path: Path, encoding: str) -> str:
     """The delimiter of a CSV file's header line: , ; tab or |.
 
     Letters never count, so a one-column file (a plain list of domains)
     is read as one column rather than split at some letter of its header.
     """
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+    with path.open(encoding=encoding, errors="replace") as handle:
         header = handle.readline()
     try:
         return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
@@ -175,13 +204,20 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputFileError(f"input file not found: {path}")
 
     suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm") and not zipfile.is_zipfile(path):
+        raise InputFileError(
+            f"{path.name} is not an Excel workbook (.xlsx files are zip "
+            "archives): save it from Excel as .xlsx, or if it is text, "
+            "name it .csv"
+        )
     try:
         if suffix in (".xlsx", ".xlsm"):
             frame = pd.read_excel(path, dtype=str, keep_default_na=False)
         elif suffix in (".csv", ".txt", ".tsv"):
+            encoding = _encoding(path)
             frame = pd.read_csv(path, dtype=str, keep_default_na=False,
-                                sep=_delimiter(path), engine="python",
-                                encoding="utf-8-sig",
+                                sep=_delimiter(path, encoding),
+                                engine="python", encoding=encoding,
                                 skip_blank_lines=False)
         else:
             raise InputFileError(
@@ -195,9 +231,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+#: Headers read as the ``domain`` and ``region`` columns, in English and
+#: Portuguese, compared without case, accents or surrounding space.
+COLUMN_NAMES = {
+    "domain": ("domain", "dominio"),
+    "region": ("region", "regiao"),
+}
+
+
+def _header_key(header: object) -> str:
+    decomposed = unicodedata.normalize("NFKD", str(header).strip().lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _find_column(frame: pd.DataFrame, name: str) -> str | None:
     for column in frame.columns:
-        if str(column).strip().lower() == name:
+        if _header_key(column) in COLUMN_NAMES[name]:
             return str(column)
     return None
 
@@ -224,7 +273,8 @@ def rows_from_frame(
     domain_col = _find_column(frame, "domain")
     if domain_col is None:
         raise InputFileError(
-            "the input needs a 'domain' column; found: "
+            "the input needs a 'domain' column ('domínio' in Portuguese); "
+            "found: "
             + ", ".join(str(c) for c in frame.columns)
         )
     region_col = _find_column(frame, "region")

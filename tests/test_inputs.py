@@ -104,11 +104,42 @@ def test_blank_lines_in_csv_are_kept_as_rows(tmp_path: Path) -> None:
     assert "empty" in rows[1].error
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252",
+                                      "latin-1", "utf-16"])
+def test_csv_in_the_encodings_spreadsheets_save(
+    tmp_path: Path, encoding: str
+) -> None:
+    # Excel on Windows saves "CSV" as Windows-1252 in western locales and
+    # "Unicode text" as UTF-16 with a byte-order mark.
+    path = tmp_path / "d.csv"
+    text = "domain;region;owner\nJörg.example;Europa;José Müller\n"
+    path.write_bytes(text.encode(encoding))
+
+    rows = read_rows(path)
+
+    assert [r.domain for r in rows] == ["xn--jrg-sna.example"]  # jörg
+    assert rows[0].region is not None and rows[0].region.code == "EU1"
+    assert rows[0].columns == {"owner": "José Müller"}
+
+
+def test_portuguese_headers(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("Domínio,REGIÃO,cliente\na.example,Japão,x\n",
+                    encoding="utf-8")
+
+    rows = read_rows(path)
+
+    assert rows[0].domain == "a.example"
+    assert rows[0].region is not None and rows[0].region.code == "JP1"
+    assert rows[0].columns == {"cliente": "x"}
+
+
 @pytest.mark.parametrize(("name", "content", "why"), [
     ("missing.csv", None, "not found"),
     ("d.csv", "name,region\na.example,EU1\n", "'domain' column"),
     ("d.json", "{}", ".csv or .xlsx"),
-    ("d.xlsx", "not a zip", "cannot read"),
+    ("d.xlsx", "domain\na.example\n", "not an Excel workbook"),
+    ("d.xls", "not a zip", ".csv or .xlsx"),
 ])
 def test_unreadable_inputs(
     tmp_path: Path, name: str, content: str | None, why: str
