@@ -153,6 +153,9 @@ def audit(
                               resume=resume)
     except AuditError as exc:
         raise _fail(str(exc)) from exc
+    except OSError as exc:
+        raise _fail(f"cannot write to --out {out_dir}: "
+                    f"{exc.strerror or exc}") from exc
     resolver = _resolver(nameservers, zone_files, timeout, retries)
 
     started = time.monotonic()
@@ -214,7 +217,8 @@ def _render_report(out_dir: Path, paths: dict[str, Path]) -> None:
 def _print_summary(counts: Mapping[str, int], seconds: float) -> None:
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
     total = sum(counts.values())
-    click.echo(f"{total} rows audited in {seconds:.1f} s: {summary}")
+    click.echo(f"{total} rows audited in {seconds:.1f} s"
+               + (f": {summary}" if summary else " (the input has no rows)"))
 
 
 def _print_paths(paths: dict[str, Path]) -> None:

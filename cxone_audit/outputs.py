@@ -284,6 +284,9 @@ def read_results(path: str | Path) -> dict[str, Any]:
 
 STREAM_NAME = "results.jsonl"
 
+#: The HTML report that :mod:`cxone_audit.report` renders into the folder.
+REPORT_NAME = "report.html"
+
 
 def fingerprint(path: str | Path, default_region: str | None) -> str:
     """A digest of an input file and the options that shape its rows."""
@@ -314,6 +317,9 @@ class ResultStream:
                  resume: bool = False) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        # The other outputs are rewritten when the run ends; an earlier
+        # run's report would not be, and would sit beside them unnoticed.
+        (self.out_dir / REPORT_NAME).unlink(missing_ok=True)
         self.path = self.out_dir / STREAM_NAME
         self.input_id = input_id
         self.done: set[int] = set()

@@ -48,7 +48,7 @@ from matplotlib.figure import Figure
 
 from .audit import STATUSES
 from .errors import ReportError
-from .outputs import read_results, summary_frame
+from .outputs import REPORT_NAME, read_results, summary_frame
 
 __all__ = [
     "PLAIN_JSON_LIMIT",
@@ -788,7 +788,7 @@ def render_report(out_dir: str | Path) -> Path:
             "the report would load files from outside itself: "
             + "; ".join(remote[:5])
         )
-    target = out / "report.html"
+    target = out / REPORT_NAME
     _write_atomic(target, page)
     log.info("wrote %s (%d rows, %.0f kB; notebook %.1f s, html %.1f s)",
              target, len(data.domains), len(page) / 1024,

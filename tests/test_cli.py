@@ -363,3 +363,39 @@ def test_bad_nameserver_text(tmp_path: Path) -> None:
 def test_missing_zone_file(tmp_path: Path) -> None:
     _usage_error(run("check", "org002.example", "-r", "AU1", "-z",
                      tmp_path / "absent.zone"), "absent.zone")
+
+
+def test_out_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    taken = tmp_path / "taken.xlsx"
+    taken.write_text("a file, not a folder", encoding="utf-8")
+
+    _usage_error(run("audit", REALWORLD_DOMAINS, "--zone-file",
+                     REALWORLD_ZONE, "--out", taken, "--no-report"),
+                 "--out", "taken.xlsx")
+
+
+def test_no_report_removes_an_earlier_runs_report(
+    tmp_path: Path, domains: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("<p>an earlier run</p>", "utf-8")
+
+    result = run("audit", domains, "--zone-file", REALWORLD_ZONE,
+                 "--out", out, "--no-report", "--no-progress")
+
+    assert result.exit_code == 0, result.output
+    assert (out / "results.json").exists()
+    assert not (out / "report.html").exists()
+
+
+def test_header_only_input_says_it_has_no_rows(tmp_path: Path) -> None:
+    source = tmp_path / "empty.csv"
+    source.write_text("domain,region\n", encoding="utf-8")
+
+    result = run("audit", source, "--zone-file", REALWORLD_ZONE,
+                 "--out", tmp_path / "out", "--no-report", "--no-progress")
+
+    assert result.exit_code == 0, result.output
+    assert "0 rows audited" in result.stdout
+    assert "the input has no rows" in result.stdout
