@@ -305,6 +305,12 @@ def _decode(raw: bytes, path: Path) -> str:
     # Windows PowerShell's Out-File writes UTF-16 with a byte-order mark.
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encodings = ["utf-16"]
+    elif b"\0" in raw[:4096]:
+        # Text has no NUL bytes; a workbook (a zip), a PDF or a program do.
+        raise InputFileError(
+            f"allowlist file {path} is not text: export the allowlist as "
+            "a text or CSV file (one entry per line, or an address column)"
+        )
     else:
         encodings = ["utf-8-sig", "latin-1"]
     for encoding in encodings:

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -228,6 +229,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
         read_allowlist(tmp_path / "missing.txt")
     with pytest.raises(InputFileError, match="cannot read"):
         read_allowlist(tmp_path)
+
+
+def test_a_workbook_is_not_read_as_text(tmp_path: Path) -> None:
+    # A spreadsheet export passed by mistake: refused, not read as pages
+    # of binary "entries" with every CXone IP reported missing.
+    path = tmp_path / "allowlist.xlsx"
+    pd.DataFrame({"ip": ["3.73.46.42"]}).to_excel(path, index=False)
+
+    with pytest.raises(InputFileError, match="not text"):
+        read_allowlist(path)
 
 
 # ---------------------------------------------------------------------------
