@@ -340,6 +340,10 @@ def _summary(
     # which, since a misspelt domain needs correcting, not a record.
     if txt.rcode == "NXDOMAIN":
         reason = DOMAIN_MISSING
+    # RFC 7208 4.6.4 limits void lookups made by terms; the lookup of the
+    # record itself is not one, so a domain without TXT has none.
+    if txt.void:
+        voids = 0
     records = spf_records(txt)
     strings: tuple[str, ...] = ()
     for text, parts in zip(txt.records, txt.strings, strict=False):

@@ -90,13 +90,12 @@ def dns_options(func: Any) -> Any:
     return func
 
 
-def _region_option(required: bool) -> Any:
+def _region_option(required: bool, use: str = "") -> Any:
     return click.option(
         "--region", "-r",
         required=required,
         help="CXone region: " + ", ".join(REGION_CODES)
-        + " (or its name in English or Portuguese)."
-        + ("" if required else " Used for rows without a region."),
+        + " (or its name in English or Portuguese)." + use,
     )
 
 
@@ -118,7 +117,7 @@ def main(verbose: int) -> None:
 @main.command()
 @click.argument("input_file", metavar="INPUT",
                 type=click.Path(dir_okay=False, path_type=Path))
-@_region_option(required=False)
+@_region_option(required=False, use=" Used for rows without a region.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
               default=Path("reports/audit"), show_default=True,
               help="Folder for results.json, summary.csv/xlsx, report.html.")
@@ -298,7 +297,7 @@ def _explain(verdict: dict[str, Any]) -> str:
 
 
 @main.command()
-@_region_option(required=False)
+@_region_option(required=False, use=" Only this region.")
 @click.option("--purpose", type=click.Choice(["allowlist", "spf"]),
               help="Only the allowlist IPs (receive system e-mail) or the "
                    "SPF IPs (send ACD e-mail).")

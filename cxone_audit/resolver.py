@@ -234,7 +234,8 @@ class Resolver(abc.ABC):
         # Keep NXDOMAIN and no-data; let timeouts and SERVFAIL be asked again.
         if answer.temporary:
             self.stats.failures += 1
-            log.warning("DNS %s %s: %s %s", *key, answer.rcode, answer.detail)
+            # Each row's result carries the failure (dns-error); -v shows it.
+            log.info("DNS %s %s: %s %s", *key, answer.rcode, answer.detail)
         else:
             self._answers[key] = answer
         future.set_result(answer)

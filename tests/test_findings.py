@@ -207,6 +207,7 @@ def test_a_domain_that_does_not_exist_is_not_told_to_publish(
     assert "spf.domain-missing" in codes
     assert "spf.no-record" not in codes
     assert codes["spf.domain-missing"]["severity"] == "high"
+    assert result.spf.void_lookups == 0
     proposal = result.extra["proposal"]
     assert proposal["record"] is None
     assert "spf.domain-missing" in proposal["blocked_by"]
