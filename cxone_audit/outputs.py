@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils import get_column_letter
 
 from . import __version__
 from .audit import STATUSES, DomainResult
@@ -218,7 +219,9 @@ def write_summary(
     csv_path, xlsx_path = out_dir / "summary.csv", out_dir / "summary.xlsx"
     book = Workbook(write_only=True)
     sheet = book.create_sheet("summary")
+    _lay_out(sheet, columns)
 
+    rows = 0
     with csv_path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -228,9 +231,26 @@ def write_summary(
             cells = [sheet_cell(row.get(c, "")) for c in columns]
             writer.writerow(cells)
             sheet.append(cells)
+            rows += 1
 
+    last = get_column_letter(len(columns))
+    sheet.auto_filter.ref = f"A1:{last}{rows + 1}"
     book.save(xlsx_path)
     return [csv_path, xlsx_path]
+
+
+#: Widths (in characters) of the summary sheet's wide columns.
+_WIDTHS = {"input": 28, "domain": 28, "reason": 48, "spf_record": 56,
+           "ips_not_passing": 32, "notes": 32, "findings": 48,
+           "proposed_record": 56}
+
+
+def _lay_out(sheet: Any, columns: Sequence[str]) -> None:
+    """Headings frozen, readable widths: set before the first row."""
+    sheet.freeze_panes = "A2"
+    for number, name in enumerate(columns, start=1):
+        width = _WIDTHS.get(name, 14)
+        sheet.column_dimensions[get_column_letter(number)].width = width
 
 
 def write_outputs(

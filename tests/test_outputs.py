@@ -82,6 +82,20 @@ def test_no_cell_starts_a_formula(tmp_path: Path) -> None:
         assert not any(str(v).startswith(("=", "+", "-", "@")) for v in line)
 
 
+def test_workbook_is_ready_to_filter(tmp_path: Path) -> None:
+    _, results = audit(FRAME)
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    sheet = openpyxl.load_workbook(paths["xlsx"]).active
+    headings = [c.value for c in next(sheet.iter_rows())]
+    assert sheet.freeze_panes == "A2"
+    last = openpyxl.utils.get_column_letter(len(headings))
+    assert sheet.auto_filter.ref == f"A1:{last}{len(FRAME) + 1}"
+    domain = openpyxl.utils.get_column_letter(headings.index("domain") + 1)
+    assert sheet.column_dimensions[domain].width > 20
+
+
 def test_stream_resume_skips_finished_rows(tmp_path: Path) -> None:
     stream = ResultStream(tmp_path, "input-1")
     rows, first = audit(FRAME.iloc[:3], on_result=stream.append)
