@@ -129,6 +129,11 @@
   }
 
   // Any JSON value as DOM: scalars as text, lists and objects as tables.
+  function isTuple(value) {
+    return Array.isArray(value) && value.length > 0
+      && value.every((v) => v !== null && typeof v !== "object");
+  }
+
   function render(value, depth) {
     if (value === null || value === undefined || value === "") {
       return el("span", "cxa-d-empty", "\u2014");
@@ -156,7 +161,10 @@
       const list = el("ul");
       for (const item of value) {
         const li = el("li");
-        li.append(render(item, depth + 1));
+        // A tuple of plain values in a list (an MX host as [preference,
+        // name]) is one line, not a list inside a list.
+        li.append(isTuple(item) ? render(item.join(" "), depth + 1)
+          : render(item, depth + 1));
         list.append(li);
       }
       return list;
