@@ -36,6 +36,7 @@ from typing import Any
 
 from .dmarc import lookup_dmarc
 from .findings import diagnose, gather_facts
+from .inputs import find_cell
 from .mx import lookup_mx
 from .proposal import propose
 from .regions import Region, get_region, spf_ips
@@ -286,10 +287,7 @@ async def _check_spf(
 
 def _stated_ses(columns: Mapping[str, Any]) -> str | None:
     """The row's ``ses_verified`` cell (header matched loosely), if any."""
-    for key, value in columns.items():
-        if str(key).strip().lower().replace(" ", "_") == "ses_verified":
-            return None if value is None else str(value)
-    return None
+    return find_cell(columns, "ses_verified")
 
 
 async def _context(
