@@ -349,7 +349,10 @@ def _read_csv(lines: list[str], path: Path) -> list[str]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    try:
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as exc:  # a field over the csv module's size limit
+        raise InputFileError(f"cannot read allowlist file {path}: {exc}") from exc
     if not rows:
         return []
 

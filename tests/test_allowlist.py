@@ -230,6 +230,15 @@ def test_unreadable_file(tmp_path: Path) -> None:
         read_allowlist(tmp_path)
 
 
+def test_csv_field_over_the_csv_limit_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text('ip,note\n3.73.46.42,"' + "x" * 200_000 + '"\n',
+                    encoding="utf-8")
+
+    with pytest.raises(InputFileError, match="field limit"):
+        read_allowlist(path)
+
+
 # ---------------------------------------------------------------------------
 # Comparing
 
