@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .allowlist import CurrentAllowlist, allowlist_section
 from .dmarc import lookup_dmarc
 from .findings import diagnose, gather_facts
 from .inputs import find_cell
@@ -218,6 +219,7 @@ async def audit_domain(
     raw: str | None = None,
     notes: Sequence[str] = (),
     columns: dict[str, Any] | None = None,
+    allowlist: CurrentAllowlist | Sequence[str] | None = None,
 ) -> DomainResult:
     """Audit one domain's SPF record for its CXone region.
 
@@ -231,16 +233,23 @@ async def audit_domain(
         The run's resolver; all lookups go through it.
     row, raw, notes, columns
         Where the domain came from, carried into the result.
+    allowlist
+        The current allowlist of the domain's mail server, already read:
+        entry texts, or a :class:`~.allowlist.CurrentAllowlist` (which
+        names its file, or says why it could not be read). It is compared
+        with the region's allowlist IPs; ``None`` compares nothing.
 
     Returns
     -------
     DomainResult
         Never raises for DNS trouble: that is a ``dns-error`` status. Its
-        ``extra`` holds the context checks (``dmarc``, ``mx``, ``ses``),
-        the ``findings`` and the ``proposal`` (see
-        :mod:`cxone_audit.findings` and :mod:`cxone_audit.proposal`).
+        ``extra`` holds the context checks (``dmarc``, ``mx``, ``ses``, and
+        ``allowlist`` when one was given), the ``findings`` and the
+        ``proposal`` (see :mod:`cxone_audit.findings` and
+        :mod:`cxone_audit.proposal`).
     """
     region = get_region(region)
+    current = _current(allowlist)
     recorder = _Recorder(resolver)
     evaluator = SpfEvaluator(recorder)
 
@@ -251,6 +260,8 @@ async def audit_domain(
     if status == "dns-error":
         reason += _failure_details(recorder.used.values())
     context = await _context(domain, recorder, columns or {})
+    if current is not None:
+        context["allowlist"] = allowlist_section(current, region)
     extra = await _diagnose(domain, region, recorder, evaluator,
                             (txt, verdicts, walk), context)
 
@@ -261,6 +272,18 @@ async def audit_domain(
         columns=dict(columns or {}), spf=summary, ips=verdicts,
         evidence=tuple(recorder.used.values()), extra=extra,
     )
+
+
+def _current(
+    allowlist: CurrentAllowlist | Sequence[str] | None,
+) -> CurrentAllowlist | None:
+    """The ``allowlist`` argument as a :class:`CurrentAllowlist`."""
+    if allowlist is None or isinstance(allowlist, CurrentAllowlist):
+        return allowlist
+    if isinstance(allowlist, str):
+        raise TypeError("allowlist takes entries, not a file name: read the "
+                        "file with read_allowlist or load_allowlist")
+    return CurrentAllowlist(None, tuple(allowlist))
 
 
 async def _check_spf(
