@@ -47,6 +47,7 @@ __all__ = [
     "UnreadEntry",
     "additions_text",
     "allowlist_section",
+    "as_current",
     "check_allowlist",
     "format_additions",
     "load_allowlist",
@@ -293,6 +294,24 @@ class CurrentAllowlist:
     error: str = ""
 
 
+def as_current(
+    allowlist: CurrentAllowlist | Sequence[str] | None,
+) -> CurrentAllowlist | None:
+    """Take entry texts or a :class:`CurrentAllowlist` as the latter.
+
+    Raises
+    ------
+    TypeError
+        If ``allowlist`` is a single string (a file name, most likely).
+    """
+    if allowlist is None or isinstance(allowlist, CurrentAllowlist):
+        return allowlist
+    if isinstance(allowlist, str):
+        raise TypeError("allowlist takes entries, not a file name: read the "
+                        "file with read_allowlist or load_allowlist")
+    return CurrentAllowlist(None, tuple(allowlist))
+
+
 # Reading a file ---------------------------------------------------------
 
 
@@ -320,6 +339,9 @@ def read_allowlist(path: str | Path) -> list[str]:
         raise InputFileError(
             f"cannot read allowlist file {path}: {exc.strerror or exc}"
         ) from exc
+    except ValueError as exc:  # a NUL byte in the name
+        raise InputFileError(
+            f"cannot read allowlist file {path!r}: {exc}") from exc
 
     lines = [line for line in _decode(raw, path).splitlines()
              if not _is_comment(line)]
@@ -354,8 +376,9 @@ def load_allowlist(
     try:
         entries = read_allowlist(path)
     except InputFileError as exc:
-        log.warning("allowlist %s not read: %s", file, exc)
+        log.warning("%s", exc)
         return CurrentAllowlist(file, error=str(exc))
+    log.info("allowlist %s: %d entries", file, len(entries))
     return CurrentAllowlist(file, tuple(entries))
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .allowlist import CurrentAllowlist, allowlist_section
+from .allowlist import CurrentAllowlist, allowlist_section, as_current
 from .dmarc import lookup_dmarc
 from .findings import diagnose, gather_facts
 from .inputs import find_cell
@@ -249,7 +249,7 @@ async def audit_domain(
         :mod:`cxone_audit.proposal`).
     """
     region = get_region(region)
-    current = _current(allowlist)
+    current = as_current(allowlist)
     recorder = _Recorder(resolver)
     evaluator = SpfEvaluator(recorder)
 
@@ -272,18 +272,6 @@ async def audit_domain(
         columns=dict(columns or {}), spf=summary, ips=verdicts,
         evidence=tuple(recorder.used.values()), extra=extra,
     )
-
-
-def _current(
-    allowlist: CurrentAllowlist | Sequence[str] | None,
-) -> CurrentAllowlist | None:
-    """The ``allowlist`` argument as a :class:`CurrentAllowlist`."""
-    if allowlist is None or isinstance(allowlist, CurrentAllowlist):
-        return allowlist
-    if isinstance(allowlist, str):
-        raise TypeError("allowlist takes entries, not a file name: read the "
-                        "file with read_allowlist or load_allowlist")
-    return CurrentAllowlist(None, tuple(allowlist))
 
 
 async def _check_spf(
