@@ -15,6 +15,10 @@ compares it with the region's table, and writes what to add in a few forms.
   read (kept with the reason, never dropped).
 * :func:`format_additions` writes the missing IPs as a plain list, a Postfix
   CIDR access table or an Exchange Online PowerShell command.
+* :func:`load_allowlist` and :func:`allowlist_section` serve the audit of a
+  domain: a file read once for many rows (:class:`CurrentAllowlist`, which
+  holds the reason instead of raising when it cannot be read), and the
+  ``allowlist`` section of one domain's result.
 """
 
 from __future__ import annotations
@@ -36,13 +40,17 @@ from .regions import REGION_CODES, Region, allowlist_ips, get_region
 __all__ = [
     "ADDITION_STYLES",
     "AllowlistResult",
+    "CurrentAllowlist",
     "Entry",
     "IpCoverage",
     "OtherRegionEntry",
     "UnreadEntry",
     "additions_text",
+    "allowlist_section",
+    "as_current",
     "check_allowlist",
     "format_additions",
+    "load_allowlist",
     "parse_entry",
     "read_allowlist",
     "summarise",
@@ -264,6 +272,46 @@ class AllowlistResult:
         }
 
 
+@dataclass(frozen=True)
+class CurrentAllowlist:
+    """A mail server's current allowlist as an audit takes it.
+
+    Attributes
+    ----------
+    file
+        Where the entries came from, as the user wrote it (a command-line
+        argument or a spreadsheet cell); ``None`` when they were given
+        as a list.
+    entries
+        The entry texts (:func:`read_allowlist`); empty when the file
+        could not be read.
+    error
+        Why the file could not be read; ``""`` when it was.
+    """
+
+    file: str | None
+    entries: tuple[str, ...] = ()
+    error: str = ""
+
+
+def as_current(
+    allowlist: CurrentAllowlist | Sequence[str] | None,
+) -> CurrentAllowlist | None:
+    """Take entry texts or a :class:`CurrentAllowlist` as the latter.
+
+    Raises
+    ------
+    TypeError
+        If ``allowlist`` is a single string (a file name, most likely).
+    """
+    if allowlist is None or isinstance(allowlist, CurrentAllowlist):
+        return allowlist
+    if isinstance(allowlist, str):
+        raise TypeError("allowlist takes entries, not a file name: read the "
+                        "file with read_allowlist or load_allowlist")
+    return CurrentAllowlist(None, tuple(allowlist))
+
+
 # Reading a file ---------------------------------------------------------
 
 
@@ -291,6 +339,9 @@ def read_allowlist(path: str | Path) -> list[str]:
         raise InputFileError(
             f"cannot read allowlist file {path}: {exc.strerror or exc}"
         ) from exc
+    except ValueError as exc:  # a NUL byte in the name
+        raise InputFileError(
+            f"cannot read allowlist file {path!r}: {exc}") from exc
 
     lines = [line for line in _decode(raw, path).splitlines()
              if not _is_comment(line)]
@@ -299,6 +350,36 @@ def read_allowlist(path: str | Path) -> list[str]:
         return _read_csv(lines, path)
     entries = (" ".join(_strip_comment(line).split()) for line in lines)
     return [e for e in entries if e]
+
+
+def load_allowlist(
+    path: str | Path, written: str | None = None
+) -> CurrentAllowlist:
+    """Read an allowlist export for an audit; never raises for the file.
+
+    Parameters
+    ----------
+    path
+        The file to read.
+    written
+        How the user wrote the file's name, kept as
+        :attr:`CurrentAllowlist.file`; ``str(path)`` by default.
+
+    Returns
+    -------
+    CurrentAllowlist
+        The entries, or the reason the file could not be read (what
+        :func:`read_allowlist` would raise), so that one bad file costs
+        the rows that name it their allowlist comparison, not their audit.
+    """
+    file = str(path) if written is None else written
+    try:
+        entries = read_allowlist(path)
+    except InputFileError as exc:
+        log.warning("%s", exc)
+        return CurrentAllowlist(file, error=str(exc))
+    log.info("allowlist %s: %d entries", file, len(entries))
+    return CurrentAllowlist(file, tuple(entries))
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -355,7 +436,10 @@ def _read_csv(lines: list[str], path: Path) -> list[str]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    try:
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as exc:  # a field over the csv module's size limit
+        raise InputFileError(f"cannot read allowlist file {path}: {exc}") from exc
     if not rows:
         return []
 
@@ -555,6 +639,30 @@ def check_allowlist(
              region.code, len(result.present), len(result.covered),
              len(result.missing))
     return result
+
+
+def allowlist_section(
+    current: CurrentAllowlist, region: str | Region
+) -> dict[str, Any]:
+    """The ``allowlist`` section of a domain's result.
+
+    Parameters
+    ----------
+    current
+        The current allowlist that applies to the domain.
+    region
+        The domain's CXone region.
+
+    Returns
+    -------
+    dict
+        ``{"file", **AllowlistResult.to_dict()}`` when the entries were
+        read, ``{"file", "error"}`` when the file could not be.
+    """
+    if current.error:
+        return {"file": current.file, "error": current.error}
+    result = check_allowlist(current.entries, region)
+    return {"file": current.file, **result.to_dict()}
 
 
 def _coverage(ip: str, entries: Sequence[Entry]) -> IpCoverage:

@@ -34,8 +34,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .allowlist import CurrentAllowlist, allowlist_section, as_current
 from .dmarc import lookup_dmarc
 from .findings import diagnose, gather_facts
+from .inputs import find_cell
 from .mx import lookup_mx
 from .proposal import propose
 from .regions import Region, get_region, spf_ips
@@ -220,6 +222,7 @@ async def audit_domain(
     raw: str | None = None,
     notes: Sequence[str] = (),
     columns: dict[str, Any] | None = None,
+    allowlist: CurrentAllowlist | Sequence[str] | None = None,
 ) -> DomainResult:
     """Audit one domain's SPF record for its CXone region.
 
@@ -233,16 +236,23 @@ async def audit_domain(
         The run's resolver; all lookups go through it.
     row, raw, notes, columns
         Where the domain came from, carried into the result.
+    allowlist
+        The current allowlist of the domain's mail server, already read:
+        entry texts, or a :class:`~.allowlist.CurrentAllowlist` (which
+        names its file, or says why it could not be read). It is compared
+        with the region's allowlist IPs; ``None`` compares nothing.
 
     Returns
     -------
     DomainResult
         Never raises for DNS trouble: that is a ``dns-error`` status. Its
-        ``extra`` holds the context checks (``dmarc``, ``mx``, ``ses``),
-        the ``findings`` and the ``proposal`` (see
-        :mod:`cxone_audit.findings` and :mod:`cxone_audit.proposal`).
+        ``extra`` holds the context checks (``dmarc``, ``mx``, ``ses``, and
+        ``allowlist`` when one was given), the ``findings`` and the
+        ``proposal`` (see :mod:`cxone_audit.findings` and
+        :mod:`cxone_audit.proposal`).
     """
     region = get_region(region)
+    current = as_current(allowlist)
     recorder = _Recorder(resolver)
     evaluator = SpfEvaluator(recorder)
 
@@ -253,6 +263,8 @@ async def audit_domain(
     if status == "dns-error":
         reason += _failure_details(recorder.used.values())
     context = await _context(domain, recorder, columns or {})
+    if current is not None:
+        context["allowlist"] = allowlist_section(current, region)
     extra = await _diagnose(domain, region, recorder, evaluator,
                             (txt, verdicts, walk), context)
 
@@ -289,10 +301,7 @@ async def _check_spf(
 
 def _stated_ses(columns: Mapping[str, Any]) -> str | None:
     """The row's ``ses_verified`` cell (header matched loosely), if any."""
-    for key, value in columns.items():
-        if str(key).strip().lower().replace(" ", "_") == "ses_verified":
-            return None if value is None else str(value)
-    return None
+    return find_cell(columns, "ses_verified")
 
 
 async def _context(

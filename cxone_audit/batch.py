@@ -4,31 +4,96 @@ Rows are audited by a fixed number of workers (``concurrency``), so a batch
 is limited by DNS round trips rather than by waiting in line, and the
 resolver is never flooded. Results come back in input order; rows with an
 input error become ``input-error`` results without any DNS question.
+
+A row's current allowlist, when there is one, is the file its
+``allowlist`` column names (relative to the spreadsheet's folder), else the
+run's own; :class:`AllowlistFiles` reads each file once per run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from .allowlist import CurrentAllowlist, as_current, load_allowlist
 from .audit import DomainResult, audit_domain, input_error
-from .inputs import InputRow
+from .inputs import InputRow, find_cell
 from .resolver import Resolver
 
-__all__ = ["DEFAULT_CONCURRENCY", "audit_rows", "run_rows"]
+__all__ = [
+    "ALLOWLIST_COLUMNS",
+    "DEFAULT_CONCURRENCY",
+    "AllowlistFiles",
+    "audit_rows",
+    "run_rows",
+]
 
 log = logging.getLogger(__name__)
 
 #: Domains audited at once by default.
 DEFAULT_CONCURRENCY = 32
 
+#: Spreadsheet columns naming a row's allowlist file (matched loosely).
+ALLOWLIST_COLUMNS = ("allowlist", "allowlist_file")
+
 OnResult = Callable[[DomainResult], None]
 
 
-async def _audit_row(row: InputRow, resolver: Resolver) -> DomainResult:
+class AllowlistFiles:
+    """The current allowlist of each row: its own file, or the run's.
+
+    Parameters
+    ----------
+    default
+        The run's allowlist, for rows whose ``allowlist`` cell is empty or
+        absent; ``None`` for none.
+    folder
+        Where relative paths in the ``allowlist`` column start: the
+        spreadsheet's folder. ``None``: the working directory.
+
+    Each distinct file (by resolved path) is read once, when the first row
+    that names it is audited. A file that cannot be read gives the rows
+    naming it a :class:`~.allowlist.CurrentAllowlist` holding the reason.
+    """
+
+    def __init__(
+        self,
+        default: CurrentAllowlist | Sequence[str] | None = None,
+        folder: str | Path | None = None,
+    ) -> None:
+        self.default = as_current(default)
+        self.folder = Path(folder) if folder is not None else Path()
+        self._read: dict[Path, CurrentAllowlist] = {}
+
+    def for_row(self, columns: Mapping[str, Any]) -> CurrentAllowlist | None:
+        """The allowlist that applies to a row with these columns."""
+        written = (find_cell(columns, *ALLOWLIST_COLUMNS) or "").strip()
+        if not written:
+            return self.default
+
+        path = _resolved(self.folder / written)
+        if path not in self._read:
+            self._read[path] = load_allowlist(path)
+        return dataclasses.replace(self._read[path], file=written)
+
+
+def _resolved(path: Path) -> Path:
+    """The absolute path without links, or ``path`` when it has none."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL byte
+        return path
+
+
+async def _audit_row(
+    row: InputRow, resolver: Resolver, allowlists: AllowlistFiles
+) -> DomainResult:
     if row.error or row.domain is None or row.region is None:
         return input_error(
             row.row, row.raw, row.error or "no domain",
@@ -38,6 +103,7 @@ async def _audit_row(row: InputRow, resolver: Resolver) -> DomainResult:
     return await audit_domain(
         row.domain, row.region, resolver, row=row.row, raw=row.raw,
         notes=row.notes, columns=row.columns,
+        allowlist=allowlists.for_row(row.columns),
     )
 
 
@@ -50,6 +116,8 @@ async def audit_rows(
     on_result: OnResult | None = None,
     skip: Collection[int] = (),
     keep: bool = True,
+    allowlist: CurrentAllowlist | Sequence[str] | None = None,
+    allowlist_folder: str | Path | None = None,
 ) -> list[DomainResult]:
     """Audit every row; return one result per row, in input order.
 
@@ -71,9 +139,17 @@ async def audit_rows(
     keep
         Return the results. A long run that streams them through
         ``on_result`` passes ``False`` so memory stays flat.
+    allowlist
+        The mail server's current allowlist, already read (entry texts or
+        a :class:`~.allowlist.CurrentAllowlist`), compared with each row's
+        region; a row's ``allowlist`` cell (a file) overrides it.
+    allowlist_folder
+        Where relative paths in the ``allowlist`` column start: the
+        spreadsheet's folder. ``None``: the working directory.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    allowlists = AllowlistFiles(allowlist, allowlist_folder)
     todo = [row for row in rows if row.row not in skip]
     results: list[DomainResult | None] = [None] * len(todo) if keep else []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -88,7 +164,8 @@ async def audit_rows(
         async def worker() -> None:
             while not stopping and not queue.empty():
                 index = queue.get_nowait()
-                result = await _audit_row(todo[index], resolver)
+                result = await _audit_row(todo[index], resolver,
+                                          allowlists)
                 if keep:
                     results[index] = result
                 if on_result is not None:

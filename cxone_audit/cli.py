@@ -21,6 +21,7 @@ import click
 from . import __version__
 from .allowlist import (
     ADDITION_STYLES,
+    CurrentAllowlist,
     additions_text,
     check_allowlist,
     format_additions,
@@ -118,6 +119,12 @@ def main(verbose: int) -> None:
 @click.argument("input_file", metavar="INPUT",
                 type=click.Path(dir_okay=False, path_type=Path))
 @_region_option(required=False, use=" Used for rows without a region.")
+@click.option("--allowlist", "allowlist_file", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The mail server's current allowlist, as for 'allowlist "
+                   "--current', compared with each row's region. A row's "
+                   "'allowlist' cell (a file, relative to INPUT's folder) "
+                   "overrides it.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
               default=Path("reports/audit"), show_default=True,
               help="Folder for results.json, summary.csv/xlsx, report.html.")
@@ -133,22 +140,26 @@ def main(verbose: int) -> None:
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when on a terminal).")
 def audit(
-    input_file: Path, region: str | None, out_dir: Path,
-    nameservers: tuple[str, ...], zone_files: tuple[Path, ...],
-    timeout: float, retries: int, concurrency: int, resume: bool,
-    report: bool, progress: bool | None,
+    input_file: Path, region: str | None, allowlist_file: Path | None,
+    out_dir: Path, nameservers: tuple[str, ...],
+    zone_files: tuple[Path, ...], timeout: float, retries: int,
+    concurrency: int, resume: bool, report: bool, progress: bool | None,
 ) -> None:
     """Audit every domain of a CSV or XLSX file.
 
     INPUT needs a 'domain' column; a 'region' column is optional when
-    --region is given; other columns are carried to the outputs. Results
-    are written to --out as each domain finishes; after an interruption,
-    run the same command with --resume.
+    --region is given; an 'allowlist' column is optional; other columns
+    are carried to the outputs. Results are written to --out as each
+    domain finishes; after an interruption, run the same command with
+    --resume.
     """
     try:
         rows = read_rows(input_file, region)
         default = get_region(region).code if region else None
-        stream = ResultStream(out_dir, fingerprint(input_file, default),
+        current = _run_allowlist(allowlist_file)
+        entries = current.entries if current is not None else None
+        stream = ResultStream(out_dir,
+                              fingerprint(input_file, default, entries),
                               resume=resume)
     except AuditError as exc:
         raise _fail(str(exc)) from exc
@@ -159,9 +170,14 @@ def audit(
 
     started = time.monotonic()
     info = RunInfo(resolver=resolver.describe(), input=input_file.name,
-                   default_region=default)
+                   default_region=default,
+                   allowlist=current.file if current is not None else None)
     show = sys.stderr.isatty() if progress is None else progress
-    _audit_streaming(rows, resolver, stream, concurrency, show)
+    work = audit_rows(rows, resolver, concurrency=concurrency,
+                      progress=show, on_result=stream.append,
+                      skip=set(stream.done), keep=False, allowlist=current,
+                      allowlist_folder=input_file.parent)
+    _audit_streaming(work, len(rows), stream)
     info.dns = resolver.stats.to_dict()
     info.finished = datetime.now(UTC)
     paths = finish_outputs(stream, info)
@@ -172,19 +188,30 @@ def audit(
     _print_paths(paths)
 
 
-def _audit_streaming(
-    rows: Sequence[Any], resolver: Resolver, stream: ResultStream,
-    concurrency: int, progress: bool,
-) -> None:
-    """Audit the rows not yet in the stream, appending each as it ends."""
-    work = audit_rows(rows, resolver, concurrency=concurrency,
-                      progress=progress, on_result=stream.append,
-                      skip=set(stream.done), keep=False)
+def _run_allowlist(path: Path | None) -> CurrentAllowlist | None:
+    """The run's own allowlist, read once at the start.
+
+    Raises
+    ------
+    InputFileError
+        If the file cannot be read: bad usage, like an unreadable INPUT.
+    """
+    if path is None:
+        return None
+    return CurrentAllowlist(str(path), tuple(read_allowlist(path)))
+
+
+def _audit_streaming(work: Any, total: int, stream: ResultStream) -> None:
+    """Run the audit of the rows not yet in the stream (``audit_rows``).
+
+    Each row is appended to the stream as it ends; an interruption or a
+    write failure says how many rows are kept.
+    """
     try:
         _run(work)
     except KeyboardInterrupt:
         click.echo(
-            f"\ninterrupted: {len(stream.done)} of {len(rows)} rows are "
+            f"\ninterrupted: {len(stream.done)} of {total} rows are "
             f"saved in {stream.path}; run the same command with --resume "
             "to finish", err=True)
         sys.exit(130)

@@ -21,6 +21,7 @@ Families, kept apart so DNS trouble is never mistaken for configuration:
 ``size``    the TXT answer and the strings a DNS console needs
 ``dns``     timeouts and server failures: nothing is known, try again
 ``context`` DMARC, Amazon SES and MX, which change what a finding means
+``allowlist`` the mail server's current allowlist, when one was given
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ FAMILIES: dict[str, str] = {
     "size": "record and answer size",
     "dns": "DNS trouble (not a configuration problem)",
     "context": "DMARC, Amazon SES and MX",
+    "allowlist": "CXone allowlist IPs at the mail server",
 }
 
 #: RFC 1035 3.3: a character-string holds at most 255 octets.
@@ -381,6 +383,43 @@ CATALOGUE: dict[str, FindingType] = dict([
         "servers named by the MX records (or of the filtering service in "
         "front of them).",
     ),
+    _entry(
+        "allowlist.missing", "allowlist", "medium",
+        "The mail server's allowlist lacks CXone allowlist IPs",
+        "CXone system e-mail (password resets, chat transcripts, reports) "
+        "comes from the region's allowlist IPs. The current allowlist "
+        "given for the domain accepts neither these addresses nor a "
+        "network holding them, so a mail server or filter that lets only "
+        "listed senders through may drop or quarantine that mail. A line "
+        "that refuses an IP before any line accepts it counts as missing: "
+        "the first matching line decides, as in a Postfix cidr: table.",
+        "Add the IPs named in the detail at the mail servers named by the "
+        "MX records (or the filtering service in front of them); "
+        "'cxone-audit allowlist --current FILE' writes them as a list, a "
+        "Postfix table or an Exchange Online command. Remove, or move "
+        "below the additions, any line named as refusing them.",
+    ),
+    _entry(
+        "allowlist.other-region", "allowlist", "low",
+        "The allowlist holds CXone IPs of other regions",
+        "Entries of the current allowlist hold CXone allowlist IPs of a "
+        "region other than the domain's: a tenant that moved, or IPs "
+        "copied from the wrong table. They do nothing for the domain's own "
+        "region and let in mail it does not expect from CXone.",
+        "Check the domain's CXone region; if it is right, remove these "
+        "entries unless another tenant needs them.",
+    ),
+    _entry(
+        "allowlist.unreadable", "allowlist", "low",
+        "The allowlist file given for the domain could not be read",
+        "A file holding the mail server's current allowlist was named for "
+        "the domain, but it could not be opened or read, so nothing was "
+        "compared with the region's allowlist IPs. The SPF audit of the "
+        "domain does not depend on it.",
+        "Correct the path (a relative path in the spreadsheet's allowlist "
+        "column is read from the spreadsheet's folder) or export the "
+        "allowlist again as a text or CSV file, then run the audit again.",
+    ),
 ])
 
 
@@ -461,6 +500,10 @@ class DomainFacts:
         Every DNS answer of the audit with a temporary failure.
     dmarc, mx, ses
         The context checks' JSON forms, when they ran.
+    allowlist
+        The ``allowlist`` section of the result (see
+        :func:`~.allowlist.allowlist_section`), when an allowlist was
+        given.
     """
 
     domain: str
@@ -476,6 +519,7 @@ class DomainFacts:
     dmarc: Mapping[str, Any] | None = None
     mx: Mapping[str, Any] | None = None
     ses: Mapping[str, Any] | None = None
+    allowlist: Mapping[str, Any] | None = None
 
     @property
     def records(self) -> list[str]:
@@ -778,7 +822,7 @@ async def gather_facts(
         What the audit already has.
     context
         ``{"dmarc": ..., "mx": ..., "ses": ...}``, the JSON forms of the
-        context checks.
+        context checks, and ``"allowlist"`` when an allowlist was given.
     """
     context = context or {}
     others: dict[str, tuple[IpVerdict, ...]] = {}
@@ -796,7 +840,7 @@ async def gather_facts(
         domain=domain, region=region, txt=txt, verdicts=tuple(verdicts),
         walk=walk, spf_rr=spf_rr, other_regions=others,
         dmarc=context.get("dmarc"), mx=context.get("mx"),
-        ses=context.get("ses"),
+        ses=context.get("ses"), allowlist=context.get("allowlist"),
     )
 
 
@@ -810,7 +854,7 @@ def diagnose(facts: DomainFacts) -> list[Finding]:
     When the domain's own TXT lookup failed, nothing is known about its
     record: only DNS trouble and the context checks are reported.
     """
-    checks = [_dns_trouble, _context_findings]
+    checks = [_dns_trouble, _context_findings, _allowlist_findings]
     if not facts.txt.temporary:
         checks = [_record_findings, _cxone_findings, _policy_findings,
                   _size_findings] + checks
@@ -1213,17 +1257,95 @@ def _ses_findings(facts: DomainFacts) -> list[Finding]:
     )]
 
 
-def _mx_findings(facts: DomainFacts) -> list[Finding]:
+def _mail_hosts(facts: DomainFacts) -> tuple[list[str], str, str] | None:
+    """The MX hosts, their service and its allowlist hint, if any MX."""
     mx = facts.mx or {}
     if mx.get("status") != "found":
-        return []
+        return None
     hosts = [host for _, host in mx.get("hosts") or []]
+    return hosts, mx.get("service") or "unknown", mx.get("allowlist_hint", "")
+
+
+def _mx_findings(facts: DomainFacts) -> list[Finding]:
+    mail = _mail_hosts(facts)
+    # When the domain's current allowlist was compared, allowlist.missing
+    # names exactly the IPs to add (and the MX hosts to add them at), or
+    # nothing is missing; the generic advice to add every allowlist IP of
+    # the region would then ask for IPs the allowlist already accepts.
+    if mail is None or _allowlist_compared(facts):
+        return []
+    hosts, service, hint = mail
     ips = list(allowlist_ips(facts.region))
-    service = mx.get("service") or "unknown"
     return [Finding(
         "mx.allowlist",
         f"mail for {facts.domain} goes to {', '.join(hosts)} ({service}); "
         f"allow {facts.region.code} system e-mail from {', '.join(ips)}",
         {"mx": hosts, "service": service, "region": facts.region.code,
-         "allowlist_ips": ips, "hint": mx.get("allowlist_hint", "")},
+         "allowlist_ips": ips, "hint": hint},
     )]
+
+
+# -- allowlist --------------------------------------------------------------
+
+
+def _allowlist_compared(facts: DomainFacts) -> bool:
+    """True when a current allowlist was read and compared."""
+    section = facts.allowlist
+    return section is not None and "error" not in section
+
+
+def _allowlist_findings(facts: DomainFacts) -> list[Finding]:
+    section = facts.allowlist
+    if not section:
+        return []
+    if "error" in section:
+        return [Finding(
+            "allowlist.unreadable", str(section["error"]),
+            {"file": section.get("file"), "error": section["error"]},
+        )]
+    return _allowlist_missing(facts, section) + _allowlist_others(section)
+
+
+def _allowlist_missing(
+    facts: DomainFacts, section: Mapping[str, Any]
+) -> list[Finding]:
+    missing = list(section.get("missing") or [])
+    if not missing:
+        return []
+    refused = {c["ip"]: c["refused_by"] for c in section.get("ips") or []
+               if c.get("refused_by")}
+    detail = (f"{len(missing)} of {len(section.get('ips') or [])} "
+              f"{facts.region.code} allowlist IPs are not accepted by "
+              f"{_source(section)}: {', '.join(missing)}")
+    detail += "".join(f"; {ip} is refused first by {line!r}"
+                      for ip, line in refused.items())
+    data: dict[str, Any] = {"file": section.get("file"),
+                            "region": facts.region.code, "missing": missing,
+                            "refused_by": refused}
+
+    mail = _mail_hosts(facts)
+    if mail is not None:
+        hosts, service, hint = mail
+        detail += (f"; mail for {facts.domain} goes to {', '.join(hosts)} "
+                   f"({service})")
+        data |= {"mx": hosts, "service": service, "hint": hint}
+    return [Finding("allowlist.missing", detail, data)]
+
+
+def _allowlist_others(section: Mapping[str, Any]) -> list[Finding]:
+    others = list(section.get("other_region") or [])
+    if not others:
+        return []
+    listed = "; ".join(f"{o['entry']!r} holds {'/'.join(o['regions'])} IPs"
+                       for o in others)
+    return [Finding(
+        "allowlist.other-region",
+        f"CXone allowlist IPs of other regions in {_source(section)}: "
+        f"{listed}",
+        {"file": section.get("file"), "entries": others},
+    )]
+
+
+def _source(section: Mapping[str, Any]) -> str:
+    file = section.get("file")
+    return str(file) if file else "the current allowlist"

@@ -19,7 +19,7 @@ import logging
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from .regions import Region, get_region
 
 __all__ = [
     "InputRow",
+    "find_cell",
     "normalise_domain",
     "read_rows",
     "read_table",
@@ -328,6 +329,32 @@ def _row_region(
         return get_region(text), ""
     except RegionError as exc:
         return None, str(exc)
+
+
+def find_cell(columns: Mapping[str, Any], *names: str) -> str | None:
+    """The cell of the first column named like one of ``names``.
+
+    Headers match loosely: case and surrounding space are ignored, and a
+    space inside counts as an underscore (``SES verified`` is
+    ``ses_verified``).
+
+    Parameters
+    ----------
+    columns
+        A row's pass-through cells (:attr:`InputRow.columns`).
+    names
+        The wanted names, lower case with underscores.
+
+    Returns
+    -------
+    str or None
+        The cell as text; ``None`` when no column matches or the cell is
+        ``None``.
+    """
+    for key, value in columns.items():
+        if str(key).strip().lower().replace(" ", "_") in names:
+            return None if value is None else str(value)
+    return None
 
 
 def _with_error(row: InputRow, error: str) -> InputRow:

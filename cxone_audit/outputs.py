@@ -39,6 +39,7 @@ from .regions import table_date
 __all__ = [
     "ResultStream",
     "RunInfo",
+    "ALLOWLIST_COLUMN",
     "SUMMARY_COLUMNS",
     "neutralise_formula",
     "read_results",
@@ -62,11 +63,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b",
 
 @dataclass
 class RunInfo:
-    """What a run was: when, over which DNS, with which tables."""
+    """What a run was: when, over which DNS, with which tables.
+
+    ``allowlist`` names the run's own allowlist file, when it had one; the
+    ``run`` object then holds it, and only then.
+    """
 
     resolver: str
     input: str = ""
     default_region: str | None = None
+    allowlist: str | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
     dns: dict[str, int] = field(default_factory=dict)
@@ -74,7 +80,7 @@ class RunInfo:
     def to_dict(self, counts: Mapping[str, int]) -> dict[str, Any]:
         """The ``run`` object, given the count of rows per status."""
         finished = self.finished or datetime.now(UTC)
-        return {
+        run: dict[str, Any] = {
             "started": self.started.isoformat(timespec="seconds"),
             "finished": finished.isoformat(timespec="seconds"),
             "elapsed_seconds": round(
@@ -89,6 +95,9 @@ class RunInfo:
             "counts": {s: counts.get(s, 0) for s in STATUSES},
             "dns": dict(self.dns),
         }
+        if self.allowlist is not None:
+            run["allowlist"] = self.allowlist
+        return run
 
 
 def result_to_dict(result: DomainResult) -> dict[str, Any]:
@@ -143,6 +152,10 @@ SUMMARY_COLUMNS = (
     "proposed_record",
 )
 
+#: The column of the allowlist IPs a row's current allowlist lacks; it
+#: follows :data:`SUMMARY_COLUMNS` only in runs where an allowlist applied.
+ALLOWLIST_COLUMN = "allowlist_missing"
+
 
 def summary_row(data: Mapping[str, Any]) -> dict[str, Any]:
     """The flat summary columns of one result (its ``result_to_dict``)."""
@@ -168,38 +181,63 @@ def summary_row(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _input_column(name: str) -> str:
     """The summary heading of an input column (``in:`` when names clash)."""
-    return f"in:{name}" if name in SUMMARY_COLUMNS else name
+    clash = name in SUMMARY_COLUMNS or name == ALLOWLIST_COLUMN
+    return f"in:{name}" if clash else name
 
 
-def summary_columns(input_columns: Iterable[str]) -> list[str]:
-    """Every summary heading: the kit's, then the input's own columns."""
+def summary_columns(
+    input_columns: Iterable[str], allowlist: bool = False
+) -> list[str]:
+    """Every summary heading: the kit's, then the input's own columns.
+
+    Parameters
+    ----------
+    input_columns
+        The input's pass-through column names.
+    allowlist
+        Whether an allowlist applied to any row of the run; then
+        :data:`ALLOWLIST_COLUMN` follows the kit's columns.
+    """
+    kit = [*SUMMARY_COLUMNS, *([ALLOWLIST_COLUMN] if allowlist else [])]
     extra = dict.fromkeys(_input_column(c) for c in input_columns)
-    return [*SUMMARY_COLUMNS, *extra]
+    return [*kit, *extra]
 
 
 def summary_frame(results: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per input row: the flat columns of the summary files."""
     rows = [summary_row(data) for data in results]
     seen = [k for row in rows for k in row]
+    allowlist = ALLOWLIST_COLUMN in seen
     return pd.DataFrame(rows, columns=summary_columns(
-        k for k in seen if k not in SUMMARY_COLUMNS))
+        (k for k in seen if k not in SUMMARY_COLUMNS
+         and k != ALLOWLIST_COLUMN), allowlist))
 
 
 def _extra_columns(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat columns for the optional checks (empty when a row has none)."""
+    """Flat columns for the optional checks (empty when a row has none).
+
+    :data:`ALLOWLIST_COLUMN` is there only for a row with an allowlist
+    section: the missing IPs joined with ``; ``, empty when none is
+    missing or the file could not be read (the findings say which).
+    """
     findings = data.get("findings") or ()
     proposal = data.get("proposal") or {}
-    return {
+    columns = {
         "findings": "; ".join(
             f"{f['code']} ({f['severity']})" for f in findings),
         "proposed_record": proposal.get("record") or "",
     }
+    if "allowlist" in data:
+        missing = (data["allowlist"] or {}).get("missing") or ()
+        columns[ALLOWLIST_COLUMN] = "; ".join(missing)
+    return columns
 
 
 def write_summary(
     results: Iterable[Mapping[str, Any]],
     out_dir: Path,
     input_columns: Iterable[str] = (),
+    allowlist: bool = False,
 ) -> list[Path]:
     """Write ``summary.csv`` and ``summary.xlsx``, one row at a time.
 
@@ -211,11 +249,14 @@ def write_summary(
         Where the two files go.
     input_columns
         The input's pass-through column names, which follow the kit's.
+    allowlist
+        Whether an allowlist applied to any row: adds
+        :data:`ALLOWLIST_COLUMN`.
 
     Every cell goes through :func:`sheet_cell`. The workbook is written in
     openpyxl's write-only mode, so memory does not grow with the rows.
     """
-    columns = summary_columns(input_columns)
+    columns = summary_columns(input_columns, allowlist)
     csv_path, xlsx_path = out_dir / "summary.csv", out_dir / "summary.xlsx"
     book = Workbook(write_only=True)
     sheet = book.create_sheet("summary")
@@ -270,7 +311,8 @@ def write_outputs(
     counts = Counter(d["status"] for d in domains)
     json_path = _write_json(out, info.to_dict(counts), domains)
     columns = (c for d in domains for c in d["columns"])
-    csv_path, xlsx_path = write_summary(domains, out, columns)
+    allowlist = any("allowlist" in d for d in domains)
+    csv_path, xlsx_path = write_summary(domains, out, columns, allowlist)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}
 
@@ -308,10 +350,21 @@ STREAM_NAME = "results.jsonl"
 REPORT_NAME = "report.html"
 
 
-def fingerprint(path: str | Path, default_region: str | None) -> str:
-    """A digest of an input file and the options that shape its rows."""
+def fingerprint(
+    path: str | Path,
+    default_region: str | None,
+    allowlist: Sequence[str] | None = None,
+) -> str:
+    """A digest of an input file and the options that shape its rows.
+
+    ``allowlist`` is the run's own allowlist entries, when it has one. The
+    files an ``allowlist`` column names are not read here: the input's
+    bytes cover their names, not their content.
+    """
     digest = hashlib.sha256(Path(path).read_bytes())
     digest.update(f"|region={default_region}".encode())
+    if allowlist is not None:
+        digest.update(("|allowlist=" + "\n".join(allowlist)).encode())
     return digest.hexdigest()
 
 
@@ -346,6 +399,8 @@ class ResultStream:
         self.counts: Counter[str] = Counter()
         #: The input's pass-through column names seen so far, in order.
         self.columns: dict[str, None] = {}
+        #: Whether a row stored so far has an allowlist section.
+        self.allowlist = False
 
         if resume and self.path.exists():
             self._reopen()
@@ -372,6 +427,7 @@ class ResultStream:
                 self.done.add(int(data["row"]))
                 self.counts[data["status"]] += 1
                 self.columns.update(dict.fromkeys(data.get("columns", ())))
+                self.allowlist |= "allowlist" in data
                 kept.append(line)
         # A line cut short by a crash is dropped, so that row runs again.
         self.path.write_bytes(b"\n".join(kept) + b"\n")
@@ -387,6 +443,7 @@ class ResultStream:
         self.done.add(result.row)
         self.counts[result.status] += 1
         self.columns.update(dict.fromkeys(result.columns))
+        self.allowlist |= "allowlist" in result.extra
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every stored row, in input order, read back one at a time."""
@@ -424,6 +481,7 @@ def finish_outputs(stream: ResultStream, info: RunInfo) -> dict[str, Path]:
     run = info.to_dict(stream.counts)
 
     json_path = _write_json(out, run, stream.rows())
-    csv_path, xlsx_path = write_summary(stream.rows(), out, stream.columns)
+    csv_path, xlsx_path = write_summary(stream.rows(), out, stream.columns,
+                                        stream.allowlist)
     log.info("wrote %s, %s, %s", json_path, csv_path, xlsx_path)
     return {"json": json_path, "csv": csv_path, "xlsx": xlsx_path}

@@ -128,6 +128,7 @@ _TABLE_COLUMNS = {
     "void_lookups": "void lookups",
     "findings": "findings",
     "proposed_record": "proposed record",
+    "allowlist_missing": "allowlist IPs missing",
     "notes": "input notes",
 }
 _NOT_IN_TABLE = {"input", "ips_not_passing"}
@@ -228,6 +229,8 @@ def _run_facts(run: Mapping[str, Any]) -> list[tuple[str, Any]]:
     }
     for key, value in dns.items():
         facts.append((labels.get(key, key.replace("_", " ")), value))
+    if "allowlist" in run:
+        facts.append(("allowlist of the run", run["allowlist"]))
     return facts
 
 

@@ -1,7 +1,8 @@
 """Results for the report tests: a tiny zone audited for real.
 
 The zone holds one domain per status worth showing, plus hostile text in a
-TXT record, in a domain cell and in a pass-through spreadsheet column.
+TXT record, in a domain cell and in a pass-through spreadsheet column. One
+row names a current allowlist file in its ``Allowlist`` column.
 :func:`audited_results` audits it with the kit's own batch runner;
 :func:`scaled_results` repeats those results under varied names to reach a
 few thousand rows without auditing each one.
@@ -27,6 +28,9 @@ HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = '"><img src=x onerror=alert(1)>'
 HOSTILE_CELL = "<script>alert(2)</script>"
 HOSTILE_CELL_IMG = "'><img src=y onerror=alert(2)>"
+
+#: Where the ``Allowlist`` column's file names start.
+ALLOWLISTS = Path(__file__).resolve().parent / "data" / "allowlist"
 
 _NA1 = " ".join(f"ip4:{ip}" for ip in spf_ips("NA1"))
 _EU1_FIRST = spf_ips("EU1")[0]
@@ -68,6 +72,9 @@ INPUT_ROWS = [
     ("good.example.test", "NA1", "duplicate row"),
 ]
 
+#: The ``Allowlist`` cell of a domain (empty for the others).
+ALLOWLIST_CELLS = {"partly.example.test": "gateway-allowlist.txt"}
+
 #: Extra checks another part of the kit may add; the report must show them.
 EXTRA = {
     "partly.example.test": {
@@ -90,9 +97,11 @@ EXTRA = {
 def audited_results() -> list[DomainResult]:
     """Audit :data:`INPUT_ROWS` against :data:`ZONE`, offline."""
     frame = pd.DataFrame(INPUT_ROWS, columns=["Domain", "Region", "Owner"])
+    frame["Allowlist"] = [ALLOWLIST_CELLS.get(d, "") for d in frame["Domain"]]
     rows = rows_from_frame(frame)
     resolver = ZoneFileResolver.from_text(ZONE)
-    results = asyncio.run(audit_rows(rows, resolver, progress=False))
+    results = asyncio.run(audit_rows(rows, resolver, progress=False,
+                                     allowlist_folder=ALLOWLISTS))
     return [_with_extra(r) for r in results]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -13,14 +14,20 @@ from click.testing import CliRunner
 
 from cxone_audit.allowlist import (
     ADDITION_STYLES,
+    CurrentAllowlist,
+    allowlist_section,
     check_allowlist,
     format_additions,
+    load_allowlist,
     parse_entry,
     read_allowlist,
 )
+from cxone_audit.audit import audit_domain
 from cxone_audit.cli import main
 from cxone_audit.errors import InputFileError, RegionError
-from cxone_audit.regions import REGION_CODES, allowlist_ips
+from cxone_audit.regions import REGION_CODES, allowlist_ips, spf_ips
+
+from .zones import zone
 
 DATA = Path(__file__).resolve().parent / "data" / "allowlist"
 TEXT = DATA / "gateway-allowlist.txt"
@@ -241,6 +248,15 @@ def test_a_workbook_is_not_read_as_text(tmp_path: Path) -> None:
         read_allowlist(path)
 
 
+def test_csv_field_over_the_csv_limit_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text('ip,note\n3.73.46.42,"' + "x" * 200_000 + '"\n',
+                    encoding="utf-8")
+
+    with pytest.raises(InputFileError, match="field limit"):
+        read_allowlist(path)
+
+
 # ---------------------------------------------------------------------------
 # Comparing
 
@@ -304,6 +320,71 @@ def test_result_is_json_ready() -> None:
     assert data["missing"] == ["216.20.244.25", "216.20.248.25",
                                "69.169.228.210"]
     assert data["ips"][3]["refused_by"].startswith("69.169.228.210/32")
+
+
+# ---------------------------------------------------------------------------
+# For the audit of a domain
+
+
+def test_load_allowlist_keeps_the_name_as_written() -> None:
+    current = load_allowlist(TEXT, "lists/gateway.txt")
+
+    assert current == CurrentAllowlist("lists/gateway.txt",
+                                       tuple(read_allowlist(TEXT)))
+
+
+def test_load_allowlist_holds_the_reason_instead_of_raising(
+    tmp_path: Path,
+) -> None:
+    current = load_allowlist(tmp_path / "absent.txt", "absent.txt")
+
+    assert current.file == "absent.txt"
+    assert current.entries == ()
+    assert "cannot read allowlist file" in current.error
+    assert "absent.txt" in current.error
+
+
+def test_section_is_the_comparison_and_its_file() -> None:
+    current = load_allowlist(TEXT, "gateway.txt")
+
+    section = allowlist_section(current, "EU1")
+
+    expected = check_allowlist(read_allowlist(TEXT), "EU1").to_dict()
+    assert section == {"file": "gateway.txt", **expected}
+    assert json.loads(json.dumps(section)) == section
+
+
+def test_section_of_an_unreadable_file() -> None:
+    current = CurrentAllowlist("gone.txt", error="cannot read it")
+
+    assert allowlist_section(current, "EU1") == {"file": "gone.txt",
+                                                 "error": "cannot read it"}
+
+
+_AUDITED = "v=spf1 " + " ".join(f"ip4:{ip}" for ip in spf_ips("EU1"))
+_ZONE = f'good.example. IN TXT "{_AUDITED} -all"\n'
+
+
+def test_audit_domain_compares_entries_given_as_a_list() -> None:
+    result = asyncio.run(audit_domain("good.example", "EU1", zone(_ZONE),
+                                      allowlist=list(EU1[:2])))
+
+    section = result.extra["allowlist"]
+    assert section["file"] is None
+    assert section["missing"] == list(EU1[2:])
+    assert result.status == "authorised"
+
+
+def test_audit_domain_without_an_allowlist_has_no_section() -> None:
+    result = asyncio.run(audit_domain("good.example", "EU1", zone(_ZONE)))
+
+    assert "allowlist" not in result.extra
+
+
+def test_audit_domain_refuses_a_file_name_for_entries() -> None:
+    with pytest.raises(TypeError, match="read_allowlist"):
+        asyncio.run(audit_domain("good.example", "EU1", zone(_ZONE),
+                                 allowlist=str(TEXT)))
 
 
 # ---------------------------------------------------------------------------

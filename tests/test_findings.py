@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import spftrace
 
+from cxone_audit.allowlist import CurrentAllowlist
 from cxone_audit.audit import DomainResult, audit_domain
 from cxone_audit.findings import (
     CATALOGUE,
@@ -28,7 +29,7 @@ from cxone_audit.findings import (
     lookup_tree,
     other_region_verdicts,
 )
-from cxone_audit.regions import allowlist_ips, get_region, spf_ips
+from cxone_audit.regions import REGION_CODES, allowlist_ips, get_region, spf_ips
 from cxone_audit.resolver import LiveResolver, ZoneFileResolver
 from cxone_audit.spf import SpfEvaluator
 
@@ -81,7 +82,8 @@ def test_catalogue_entries_are_complete() -> None:
 
 
 def test_codes_name_their_family() -> None:
-    prefixes = {"dns": "dns.", "context": ("dmarc.", "ses.", "mx.")}
+    prefixes = {"dns": "dns.", "context": ("dmarc.", "ses.", "mx."),
+                "allowlist": "allowlist."}
     for code, entry in CATALOGUE.items():
         wanted = prefixes.get(entry.family, "spf.")
         assert code.startswith(wanted), code
@@ -473,15 +475,20 @@ def test_servfail_at_the_domain_reports_nothing_else(audit: Audit) -> None:
     assert result.extra["proposal"]["needed"] is None
 
 
-def test_refused_is_dns_trouble_too() -> None:
-    # A zone file answers names outside its zones with REFUSED, as a server
-    # that is not authoritative for them would.
-    resolver = ZoneFileResolver.from_text(
+def _refusing() -> ZoneFileResolver:
+    """A resolver that answers ``elsewhere.test`` with REFUSED.
+
+    A zone file answers names outside its zones with REFUSED, as a server
+    that is not authoritative for them would.
+    """
+    return ZoneFileResolver.from_text(
         "$ORIGIN example.\n$TTL 300\n"
         "@ IN SOA ns.example. h.example. 1 3600 600 86400 300\n"
         "@ IN NS ns.example.\nns IN A 127.0.0.1\n")
 
-    result = asyncio.run(audit_domain("elsewhere.test", "EU1", resolver))
+
+def test_refused_is_dns_trouble_too() -> None:
+    result = asyncio.run(audit_domain("elsewhere.test", "EU1", _refusing()))
 
     assert set(found(result)) == {"dns.error"}
     assert result.status == "dns-error"
@@ -528,3 +535,92 @@ def test_wrong_region_is_found_through_dns_mechanisms_and_ranges() -> None:
     skipped = asyncio.run(other_region_verdicts(
         evaluator, "unrelated.example", get_region("EU1"), walk))
     assert skipped == {}
+
+
+# ---------------------------------------------------------------------------
+# The mail server's current allowlist
+
+EU1_ALLOW = allowlist_ips("EU1")
+NA1_ALLOW = allowlist_ips("NA1")
+MAILED = zone(
+    'mailed.example. IN TXT "v=spf1 '
+    + " ".join(f"ip4:{ip}" for ip in spf_ips("EU1")) + ' -all"\n'
+    "mailed.example. IN MX 10 mx1.mailed.example.\n"
+    "mx1.mailed.example. IN A 192.0.2.10\n"
+)
+
+
+def _with_allowlist(allowlist: CurrentAllowlist | list[str]) -> DomainResult:
+    return asyncio.run(audit_domain("mailed.example", "EU1", MAILED,
+                                    allowlist=allowlist))
+
+
+def test_allowlist_missing_names_the_ips_and_the_mail_servers() -> None:
+    result = _with_allowlist(
+        CurrentAllowlist("gw.txt", (*EU1_ALLOW[:2], NA1_ALLOW[0])))
+
+    codes = found(result)
+    missing = codes["allowlist.missing"]
+    assert missing["severity"] == "medium"
+    assert missing["family"] == "allowlist"
+    assert missing["data"]["missing"] == list(EU1_ALLOW[2:])
+    assert missing["data"]["file"] == "gw.txt"
+    assert missing["data"]["mx"] == ["mx1.mailed.example"]
+    assert all(ip in missing["detail"] for ip in EU1_ALLOW[2:])
+    assert "gw.txt" in missing["detail"]
+
+    other = codes["allowlist.other-region"]
+    assert other["severity"] == "low"
+    assert [e["regions"] for e in other["data"]["entries"]] == [["NA1"]]
+    # The exact IPs to add replace the generic advice to add them all.
+    assert "mx.allowlist" not in codes
+
+
+def test_allowlist_missing_names_the_line_that_refuses_an_ip() -> None:
+    refused = f"{EU1_ALLOW[0]}/32 REJECT"
+
+    result = _with_allowlist([refused, *EU1_ALLOW])
+
+    missing = found(result)["allowlist.missing"]
+    assert missing["data"]["missing"] == [EU1_ALLOW[0]]
+    assert missing["data"]["refused_by"] == {EU1_ALLOW[0]: refused}
+    assert refused in missing["detail"]
+
+
+def test_complete_allowlist_asks_for_nothing() -> None:
+    result = _with_allowlist(list(EU1_ALLOW))
+
+    codes = found(result)
+    assert not [c for c in codes if c.startswith("allowlist.")]
+    assert "mx.allowlist" not in codes
+    assert result.extra["allowlist"]["complete"] is True
+
+
+@pytest.mark.parametrize("code", [c for c in REGION_CODES if c != "EU1"])
+def test_every_other_region_is_reported(code: str) -> None:
+    result = _with_allowlist([*EU1_ALLOW, allowlist_ips(code)[-1]])
+
+    entries = found(result)["allowlist.other-region"]["data"]["entries"]
+    assert [e["regions"] for e in entries] == [[code]]
+
+
+def test_unreadable_allowlist_keeps_the_generic_advice() -> None:
+    result = _with_allowlist(
+        CurrentAllowlist("gone.txt", error="cannot read allowlist file "
+                         "gone.txt: No such file or directory"))
+
+    codes = found(result)
+    unreadable = codes["allowlist.unreadable"]
+    assert unreadable["severity"] == "low"
+    assert "No such file" in unreadable["detail"]
+    assert unreadable["data"]["file"] == "gone.txt"
+    assert "mx.allowlist" in codes
+    assert result.status == "authorised"
+
+
+def test_allowlist_findings_do_not_depend_on_dns() -> None:
+    result = asyncio.run(audit_domain("elsewhere.test", "EU1", _refusing(),
+                                      allowlist=[]))
+
+    assert set(found(result)) == {"dns.error", "allowlist.missing"}
+    assert result.status == "dns-error"

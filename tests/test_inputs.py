@@ -4,7 +4,12 @@ import pandas as pd
 import pytest
 
 from cxone_audit.errors import InputFileError, RegionError
-from cxone_audit.inputs import normalise_domain, read_rows, rows_from_frame
+from cxone_audit.inputs import (
+    find_cell,
+    normalise_domain,
+    read_rows,
+    rows_from_frame,
+)
 
 
 @pytest.mark.parametrize(("cell", "domain", "note"), [
@@ -150,3 +155,19 @@ def test_unreadable_inputs(
 
     with pytest.raises(InputFileError, match=why):
         read_rows(path, "EU1")
+
+
+@pytest.mark.parametrize("header", ["ses_verified", " SES Verified ",
+                                    "Ses_Verified"])
+def test_find_cell_matches_headers_loosely(header: str) -> None:
+    columns = {"owner": "x", header: "yes"}
+
+    assert find_cell(columns, "ses_verified") == "yes"
+
+
+def test_find_cell_takes_any_of_several_names() -> None:
+    columns = {"Allowlist File": "lists/eu.txt"}
+
+    assert find_cell(columns, "allowlist", "allowlist_file") == "lists/eu.txt"
+    assert find_cell(columns, "ses_verified") is None
+    assert find_cell({"allowlist": None}, "allowlist") is None

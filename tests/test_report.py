@@ -19,9 +19,12 @@ import nbformat
 import pytest
 
 from cxone_audit import report
+from cxone_audit.allowlist import allowlist_section, load_allowlist
 from cxone_audit.audit import STATUSES
 from cxone_audit.errors import ReportError
 from tests.reportdata import (
+    ALLOWLIST_CELLS,
+    ALLOWLISTS,
     HOSTILE_CELL,
     HOSTILE_CELL_IMG,
     HOSTILE_IMG,
@@ -368,6 +371,32 @@ def test_domains_table_has_every_row_and_pass_through_columns(tmp_path):
     assert frame["Owner"].tolist() == [r[2] for r in INPUT_ROWS]
     # A row without a usable domain shows its cell as written.
     assert frame.loc[frame["row"] == 7, "domain"].item() == "<b>bad</b>"
+
+
+def test_allowlist_of_a_row_is_in_the_details_and_the_table(tmp_path):
+    data = report.load_for_report(write_results(audited_results(), tmp_path))
+
+    (domain, cell), = ALLOWLIST_CELLS.items()
+    row = next(d for d in data.domains if d["domain"] == domain)
+    expected = allowlist_section(load_allowlist(ALLOWLISTS / cell, cell),
+                                 row["region"])
+    assert row["allowlist"] == expected
+    assert [d["domain"] for d in data.domains if "allowlist" in d] == [domain]
+
+    frame = report.domains_table(data).set_index("row")
+    missing = frame["allowlist IPs missing"]
+    assert missing[row["row"]] == "; ".join(expected["missing"])
+    assert set(missing.drop(row["row"])) == {""}
+
+
+def test_run_allowlist_is_a_run_fact_only_when_there_was_one():
+    with_one = report.ReportData(Path("results.json"),
+                                 {"allowlist": "<b>gw.txt</b>"}, [])
+    without = report.ReportData(Path("results.json"), {}, [])
+
+    assert "allowlist of the run" in report.run_metadata_html(with_one)
+    assert "&lt;b&gt;gw.txt&lt;/b&gt;" in report.run_metadata_html(with_one)
+    assert "allowlist" not in report.run_metadata_html(without)
 
 
 def test_counts_cover_every_status(tmp_path):

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from cxone_audit import report
+from cxone_audit.regions import allowlist_ips
 from tests.reportdata import (
+    ALLOWLIST_CELLS,
     HOSTILE_CELL,
     HOSTILE_CELL_IMG,
     HOSTILE_IMG,
@@ -282,6 +284,28 @@ def test_details_show_optional_checks(session):
                      partly.extra["proposal"]["record"], "DMARC",
                      HOSTILE_IMG, "DNS evidence"):
         assert expected in text
+    session.assert_quiet()
+
+
+def test_details_show_the_allowlist_comparison(session):
+    page = session.page
+    (domain, cell), = ALLOWLIST_CELLS.items()
+    result = next(r for r in session.results if r.domain == domain)
+    section = result.extra["allowlist"]
+
+    _choose(page, domain)
+    part = page.locator('#cxa-detail-body section[data-part="allowlist"]')
+    expect(part.locator("h3")).to_have_text("Allowlist")
+    pills = part.locator(".cxa-pill")
+    assert pills.all_inner_texts() == [c["status"] for c in section["ips"]]
+    ips = part.locator("td .cxa-mono").all_inner_texts()
+    assert ips == list(allowlist_ips(result.region))
+    accepted = len(ips) - len(section["missing"])
+    text = part.inner_text()
+    assert f"{accepted} of {len(ips)} accepted" in text
+    assert cell in text
+    for entry in section["unparsed"] + section["other_region"]:
+        assert entry["entry"] in text
     session.assert_quiet()
 
 

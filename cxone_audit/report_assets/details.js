@@ -37,12 +37,13 @@
   const results = new Set(["pass", "fail", "softfail", "neutral", "none",
     "permerror", "temperror"]);
   const severities = new Set(["critical", "high", "medium", "low", "info"]);
+  const coverage = new Set(["present", "covered", "missing"]);
   const findingKeys = new Set(["code", "severity", "title", "detail",
     "explanation", "action", "rfc"]);
   const looksLikeRecord = /^(v=spf1|v=DMARC1|\S+\.\s+\d+\s+IN\s)/i;
   const shown = new Set(["row", "input", "domain", "region", "region_name",
     "status", "reason", "notes", "columns", "spf", "ips", "evidence",
-    "findings", "proposal"]);
+    "findings", "proposal", "allowlist"]);
 
   // Lookups from what a user may type to an index in `domains`.
   const byLabel = new Map();
@@ -294,6 +295,44 @@
     return node;
   }
 
+  // The current allowlist against the region's CXone allowlist IPs: one
+  // row per IP, then the entries worth a look (see cxone_audit.allowlist).
+  function allowlistSection(a) {
+    const node = section(titles.allowlist || "Allowlist", "allowlist");
+    if (a.error) {
+      node.append(pairs([["file", a.file], ["not read", a.error]]));
+      return node;
+    }
+    const ips = a.ips || [];
+    const accepted = ips.length - (a.missing || []).length;
+    node.append(pairs([
+      ["file", a.file],
+      ["entries", a.entries],
+      ["CXone allowlist IPs of " + (a.region || "the region"),
+        accepted + " of " + ips.length + " accepted"],
+    ]));
+    node.append(table(
+      ["IP", "status", "entry", "covering network", "refused first by"],
+      ips.map((c) => [
+        el("span", "cxa-mono", c.ip),
+        pill(c.status, coverage, "cxa-a-"),
+        c.entry,
+        c.network,
+        c.refused_by,
+      ])));
+    const notes = [
+      ["entries with other regions' CXone IPs", a.other_region],
+      ["entries not read", a.unparsed],
+      ["entries that refuse mail", a.ignored],
+      ["IPv6 entries (CXone's tables are IPv4 only)", a.ipv6],
+      ["warnings", a.warnings],
+    ].filter(([, items]) => items && items.length);
+    if (notes.length) {
+      node.append(pairs(notes));
+    }
+    return node;
+  }
+
   function evidenceSection(indexes) {
     const node = section("DNS evidence", "evidence");
     if (!indexes || !indexes.length) {
@@ -339,7 +378,11 @@
     if (d.proposal) {
       parts.push(proposalSection(d.proposal));
     }
-    parts.push(...otherSections(d), evidenceSection(d.evidence));
+    parts.push(...otherSections(d));
+    if (d.allowlist) {
+      parts.push(allowlistSection(d.allowlist));
+    }
+    parts.push(evidenceSection(d.evidence));
     body.replaceChildren(...parts);
     body.dataset.row = String(d.row);
   }
