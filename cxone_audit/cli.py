@@ -153,6 +153,9 @@ def audit(
     domain finishes; after an interruption, run the same command with
     --resume.
     """
+    # Every option is checked before the stream starts afresh, so a typo
+    # costs nothing of an earlier run's results.
+    resolver = _resolver(nameservers, zone_files, timeout, retries)
     try:
         rows = read_rows(input_file, region)
         default = get_region(region).code if region else None
@@ -166,7 +169,6 @@ def audit(
     except OSError as exc:
         raise _fail(f"cannot write to --out {out_dir}: "
                     f"{exc.strerror or exc}") from exc
-    resolver = _resolver(nameservers, zone_files, timeout, retries)
 
     started = time.monotonic()
     info = RunInfo(resolver=resolver.describe(), input=input_file.name,

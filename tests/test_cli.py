@@ -399,3 +399,19 @@ def test_header_only_input_says_it_has_no_rows(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "0 rows audited" in result.stdout
     assert "the input has no rows" in result.stdout
+
+
+def test_bad_dns_option_keeps_an_earlier_runs_results(
+    tmp_path: Path, domains: Path
+) -> None:
+    out = tmp_path / "out"
+    first = run("audit", domains, "--zone-file", REALWORLD_ZONE,
+                "--out", out, "--no-progress")
+    assert first.exit_code == 0, first.output
+    saved = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    again = run("audit", domains, "--nameserver", "not-an-ip",
+                "--out", out, "--no-progress")
+
+    _usage_error(again, "not-an-ip")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == saved
