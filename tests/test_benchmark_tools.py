@@ -21,6 +21,7 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
+from benchmarks.cpu_split import _cpu_ms_per_row
 from benchmarks.generate import (
     REGIONS,
     SEED_ZONE,
@@ -32,6 +33,7 @@ from benchmarks.generate import (
 from benchmarks.knot import KnotServer, find_knotd, knot_server
 from benchmarks.proxy import DelayProxy, question
 from cxone_audit.audit import audit_domain
+from cxone_audit.inputs import read_rows
 from cxone_audit.resolver import LiveResolver, ZoneFileResolver
 from tests.knot import knot_required
 
@@ -133,12 +135,16 @@ def test_question_reads_name_and_type() -> None:
     assert question(wire[:14]) is None
 
 
-@pytest.fixture(scope="module")
-def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnotServer]:
+def _need_knot() -> None:
     if find_knotd() is None:
         if knot_required():
             pytest.fail("knotd not found and CXONE_REQUIRE_KNOT is set")
         pytest.skip("knotd (Knot DNS) not found")
+
+
+@pytest.fixture(scope="module")
+def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnotServer]:
+    _need_knot()
     # The seed zone holds answers over 512 octets.
     server = knot_server(SEED_ZONE, tmp_path_factory.mktemp("knot"))
     with server:
@@ -288,3 +294,24 @@ def test_child_memory_is_the_childs_own(tmp_path: Path) -> None:
 
     assert len(ballast) and child.returncode == 0
     assert 1 < child.max_rss_mb < 100
+
+
+# --------------------------------------------------------------- cpu split
+
+
+def test_cpu_split_second_pass_sends_nothing(tmp_path: Path) -> None:
+    """The "every answer cached" pass must really ask DNS nothing, or its
+    CPU time would not be the audit's alone."""
+    generated = generate(60, tmp_path / "data", seed_value=7)
+    rows = read_rows(generated.domains)
+    _need_knot()
+
+    with knot_server(generated.zone, tmp_path) as server:
+        resolver = LiveResolver([f"{server.host}:{server.port}"])
+        first = _cpu_ms_per_row(rows, resolver)
+        sent = resolver.stats.sent
+        second = _cpu_ms_per_row(rows, resolver)
+
+    assert sent >= len(rows)
+    assert resolver.stats.sent == sent
+    assert first > 0 and second > 0
