@@ -78,17 +78,24 @@ class AllowlistFiles:
             return self.default
 
         path = _resolved(self.folder / written)
+        folder = _resolved(self.folder)
+        if not path.is_relative_to(folder):
+            # A spreadsheet may come from elsewhere: its cells must not make
+            # the audit read (and show lines of) any file the user can read.
+            return CurrentAllowlist(written, error=(
+                "the allowlist file must be in the spreadsheet's folder or "
+                "below it; put it there, or pass it with --allowlist"))
         if path not in self._read:
             self._read[path] = load_allowlist(path)
         return dataclasses.replace(self._read[path], file=written)
 
 
 def _resolved(path: Path) -> Path:
-    """The absolute path without links, or ``path`` when it has none."""
+    """The absolute path without links, or just absolute when that fails."""
     try:
         return path.resolve()
     except (OSError, RuntimeError, ValueError):  # a link loop, a NUL byte
-        return path
+        return path.absolute()
 
 
 async def _audit_row(

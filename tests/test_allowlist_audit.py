@@ -62,14 +62,32 @@ def test_a_relative_cell_is_read_from_the_folder(tmp_path: Path) -> None:
     assert current.error == ""
 
 
-def test_an_absolute_cell_ignores_the_folder(tmp_path: Path) -> None:
+def test_an_absolute_cell_inside_the_folder_is_read(tmp_path: Path) -> None:
     path = tmp_path / "na.txt"
     path.write_text(NA1[0] + "\n")
-    files = AllowlistFiles(folder=tmp_path / "elsewhere")
+    files = AllowlistFiles(folder=tmp_path)
 
     current = files.for_row({"allowlist_file": str(path)})
 
     assert current is not None and current.entries == (NA1[0],)
+
+
+@pytest.mark.parametrize("cell", ["../secret.txt", "{outside}"])
+def test_a_cell_outside_the_folder_is_not_read(
+    tmp_path: Path, cell: str
+) -> None:
+    # A spreadsheet from elsewhere must not make the audit read, and show
+    # lines of, any file the user can read.
+    secret = tmp_path / "secret.txt"
+    secret.write_text(NA1[0] + "\n")
+    (tmp_path / "sheet").mkdir()
+    files = AllowlistFiles(folder=tmp_path / "sheet")
+
+    current = files.for_row({"allowlist": cell.format(outside=secret)})
+
+    assert current is not None
+    assert current.entries == ()
+    assert "spreadsheet's folder" in current.error
 
 
 def test_each_file_is_read_once(tmp_path: Path) -> None:
