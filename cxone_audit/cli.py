@@ -170,7 +170,7 @@ def audit(
         raise _fail(f"cannot write to --out {out_dir}: "
                     f"{exc.strerror or exc}") from exc
 
-    started = time.monotonic()
+    started, kept = time.monotonic(), len(stream.done)
     info = RunInfo(resolver=resolver.describe(), input=input_file.name,
                    default_region=default,
                    allowlist=current.file if current is not None else None)
@@ -183,7 +183,7 @@ def audit(
     info.dns = resolver.stats.to_dict()
     info.finished = datetime.now(UTC)
     paths = finish_outputs(stream, info)
-    _print_summary(stream.counts, time.monotonic() - started)
+    _print_summary(stream.counts, time.monotonic() - started, kept)
 
     if report:
         _render_report(out_dir, paths)
@@ -242,10 +242,13 @@ def _render_report(out_dir: Path, paths: dict[str, Path]) -> None:
     click.echo(f"report rendered in {time.monotonic() - started:.1f} s")
 
 
-def _print_summary(counts: Mapping[str, int], seconds: float) -> None:
+def _print_summary(
+    counts: Mapping[str, int], seconds: float, kept: int = 0
+) -> None:
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
     total = sum(counts.values())
-    click.echo(f"{total} rows audited in {seconds:.1f} s"
+    resumed = f" ({kept} kept from the interrupted run)" if kept else ""
+    click.echo(f"{total} rows audited in {seconds:.1f} s{resumed}"
                + (f": {summary}" if summary else " (the input has no rows)"))
 
 

@@ -415,3 +415,25 @@ def test_bad_dns_option_keeps_an_earlier_runs_results(
 
     _usage_error(again, "not-an-ip")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == saved
+
+
+def test_resume_finishes_a_cut_short_run_with_the_same_results(
+    tmp_path: Path, domains: Path
+) -> None:
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    common = ("--zone-file", REALWORLD_ZONE, "--no-report", "--no-progress")
+    assert run("audit", domains, "--out", whole, *common).exit_code == 0
+    assert run("audit", domains, "--out", cut, *common).exit_code == 0
+    # As if the run had been killed after ten rows, mid-way through a line.
+    lines = (cut / "results.jsonl").read_text("utf-8").splitlines()
+    (cut / "results.jsonl").write_text(
+        "\n".join(lines[:11]) + "\n" + lines[11][:40], encoding="utf-8")
+
+    resumed = run("audit", domains, "--out", cut, "--resume", *common)
+
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{SUBSET} rows audited" in resumed.stdout
+    assert "(10 kept from the interrupted run)" in resumed.stdout
+    wanted = json.loads((whole / "results.json").read_text("utf-8"))
+    got = json.loads((cut / "results.json").read_text("utf-8"))
+    assert got["domains"] == wanted["domains"]
