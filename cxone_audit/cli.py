@@ -261,13 +261,17 @@ def _print_paths(paths: dict[str, Path]) -> None:
 @main.command()
 @click.argument("domain")
 @_region_option(required=True)
+@click.option("--allowlist", "allowlist_file", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The mail server's current allowlist, as for 'allowlist "
+                   "--current', compared with the region's allowlist IPs.")
 @dns_options
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON (the results.json object).")
 def check(
-    domain: str, region: str, nameservers: tuple[str, ...],
-    zone_files: tuple[Path, ...], timeout: float, retries: int,
-    as_json: bool,
+    domain: str, region: str, allowlist_file: Path | None,
+    nameservers: tuple[str, ...], zone_files: tuple[Path, ...],
+    timeout: float, retries: int, as_json: bool,
 ) -> None:
     """Check one DOMAIN against its region's CXone SPF IPs."""
     name, notes, error = normalise_domain(domain)
@@ -275,12 +279,13 @@ def check(
         raise _fail(error or "no domain given")
     try:
         found = get_region(region)
+        current = _run_allowlist(allowlist_file)
     except AuditError as exc:
         raise _fail(str(exc)) from exc
     resolver = _resolver(nameservers, zone_files, timeout, retries)
 
     result = _run(audit_domain(name, found, resolver, raw=domain,
-                               notes=notes))
+                               notes=notes, allowlist=current))
     data = result_to_dict(result)
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -309,6 +314,7 @@ def format_result(data: dict[str, Any]) -> str:
     for finding in data.get("findings", []):
         lines.append(f"  [{finding['severity']}] {finding['code']}: "
                      f"{finding['title']}")
+    lines.extend(_allowlist_lines(data.get("allowlist")))
     proposal = data.get("proposal")
     if proposal and proposal.get("record"):
         optional = " (optional: SES-verified)" if proposal["optional"] else ""
@@ -316,6 +322,20 @@ def format_result(data: dict[str, Any]) -> str:
     elif proposal and proposal.get("blocked_by"):
         lines.append(f"  fix first: {proposal['blocked_by']}")
     return "\n".join(lines)
+
+
+def _allowlist_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    if section.get("error"):
+        return [f"  allowlist {section['file']}: not compared: "
+                f"{section['error']}"]
+    accepted = len(section["ips"]) - len(section["missing"])
+    lines = [f"  allowlist {section['file']}: {accepted} of "
+             f"{len(section['ips'])} CXone allowlist IPs accepted"]
+    if section["missing"]:
+        lines.append(f"  allowlist, add: {', '.join(section['missing'])}")
+    return lines
 
 
 def _explain(verdict: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cxone_audit.cli import main
-from cxone_audit.regions import REGION_CODES, spf_ips
+from cxone_audit.regions import REGION_CODES, allowlist_ips, spf_ips
 
 from .conftest import (
     REALWORLD_DOMAINS,
@@ -437,3 +437,23 @@ def test_resume_finishes_a_cut_short_run_with_the_same_results(
     wanted = json.loads((whole / "results.json").read_text("utf-8"))
     got = json.loads((cut / "results.json").read_text("utf-8"))
     assert got["domains"] == wanted["domains"]
+
+
+def test_check_compares_an_allowlist(tmp_path: Path) -> None:
+    ips = allowlist_ips("EU1")
+    current = tmp_path / "gateway.txt"
+    current.write_text("# exported\n" + "\n".join(ips[:2]) + "\n",
+                       encoding="utf-8")
+
+    result = run("check", "lindqvist-bygg.example", "-r", "EU1", "-z",
+                 SAMPLE_ZONE, "--allowlist", current)
+    as_json = run("check", "lindqvist-bygg.example", "-r", "EU1", "-z",
+                  SAMPLE_ZONE, "--allowlist", current, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert f"2 of {len(ips)} CXone allowlist IPs accepted" in result.stdout
+    assert "allowlist, add: " + ", ".join(ips[2:]) in result.stdout
+    assert json.loads(as_json.stdout)["allowlist"]["missing"] == list(ips[2:])
+    _usage_error(run("check", "lindqvist-bygg.example", "-r", "EU1", "-z",
+                     SAMPLE_ZONE, "--allowlist", tmp_path / "absent.txt"),
+                 "absent.txt")
