@@ -241,7 +241,9 @@ COLUMN_NAMES = {
 
 
 def _header_key(header: object) -> str:
-    decomposed = unicodedata.normalize("NFKD", str(header).strip().lower())
+    """A header as compared: lower case, no accents, ``_`` for spaces."""
+    text = " ".join(str(header).split()).lower().replace(" ", "_")
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -334,9 +336,9 @@ def _row_region(
 def find_cell(columns: Mapping[str, Any], *names: str) -> str | None:
     """The cell of the first column named like one of ``names``.
 
-    Headers match loosely: case and surrounding space are ignored, and a
-    space inside counts as an underscore (``SES verified`` is
-    ``ses_verified``).
+    Headers match loosely: case, accents and surrounding space are
+    ignored, and a space inside counts as an underscore (``SES verified``
+    is ``ses_verified``).
 
     Parameters
     ----------
@@ -352,7 +354,7 @@ def find_cell(columns: Mapping[str, Any], *names: str) -> str | None:
         ``None``.
     """
     for key, value in columns.items():
-        if str(key).strip().lower().replace(" ", "_") in names:
+        if _header_key(key) in names:
             return None if value is None else str(value)
     return None
 
