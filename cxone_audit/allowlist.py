@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import ipaddress
 import logging
@@ -661,8 +662,17 @@ def allowlist_section(
     """
     if current.error:
         return {"file": current.file, "error": current.error}
-    result = check_allowlist(current.entries, region)
+    result = _checked(tuple(current.entries), get_region(region).code)
     return {"file": current.file, **result.to_dict()}
+
+
+@functools.lru_cache(maxsize=64)
+def _checked(entries: tuple[str, ...], region: str) -> AllowlistResult:
+    """:func:`check_allowlist`, once per file and region of a batch.
+
+    Every row that takes the run's allowlist would otherwise parse it again.
+    """
+    return check_allowlist(entries, region)
 
 
 def _coverage(ip: str, entries: Sequence[Entry]) -> IpCoverage:

@@ -84,7 +84,8 @@ class AllowlistFiles:
             # the audit read (and show lines of) any file the user can read.
             return CurrentAllowlist(written, error=(
                 "the allowlist file must be in the spreadsheet's folder or "
-                "below it; put it there, or pass it with --allowlist"))
+                "below it (a link is followed to where it points); put it "
+                "there, or pass it with --allowlist"))
         if path not in self._read:
             self._read[path] = load_allowlist(path)
         return dataclasses.replace(self._read[path], file=written)

@@ -161,9 +161,9 @@ def audit(
         default = get_region(region).code if region else None
         current = _run_allowlist(allowlist_file)
         entries = current.entries if current is not None else None
-        stream = ResultStream(out_dir,
-                              fingerprint(input_file, default, entries),
-                              resume=resume)
+        identity = fingerprint(input_file, default, entries,
+                               resolver.describe())
+        stream = ResultStream(out_dir, identity, resume=resume)
     except AuditError as exc:
         raise _fail(str(exc)) from exc
     except OSError as exc:
@@ -182,11 +182,17 @@ def audit(
     _audit_streaming(work, len(rows), stream)
     info.dns = resolver.stats.to_dict()
     info.finished = datetime.now(UTC)
-    paths = finish_outputs(stream, info)
-    _print_summary(stream.counts, time.monotonic() - started, kept)
-
-    if report:
-        _render_report(out_dir, paths)
+    try:
+        paths = finish_outputs(stream, info)
+        _print_summary(stream.counts, time.monotonic() - started, kept)
+        if report:
+            _render_report(out_dir, paths)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\ninterrupted while writing the outputs: every row is saved "
+            f"in {stream.path}; run the same command with --resume to "
+            "write them", err=True)
+        sys.exit(130)
     _print_paths(paths)
 
 

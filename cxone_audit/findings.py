@@ -852,10 +852,14 @@ def diagnose(facts: DomainFacts) -> list[Finding]:
     """Every finding for one domain, most severe first.
 
     When the domain's own TXT lookup failed, nothing is known about its
-    record: only DNS trouble and the context checks are reported.
+    record: only DNS trouble and the context checks are reported. When the
+    domain does not exist, that is the one thing to fix: advice to publish
+    SPF or DMARC records at it would send the reader the wrong way.
     """
     checks = [_dns_trouble, _context_findings, _allowlist_findings]
-    if not facts.txt.temporary:
+    if facts.txt.rcode == "NXDOMAIN":
+        checks = [_record_findings, _dns_trouble]
+    elif not facts.txt.temporary:
         checks = [_record_findings, _cxone_findings, _policy_findings,
                   _size_findings] + checks
 

@@ -15,10 +15,12 @@ formula are neutralised with a leading apostrophe (OWASP "CSV injection").
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,6 +235,21 @@ def _extra_columns(data: Mapping[str, Any]) -> dict[str, Any]:
     return columns
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it when all went well.
+
+    Readers see the old file or the new one, never half of either: a crash,
+    a full disk or Ctrl-C while writing leaves ``path`` as it was.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_summary(
     results: Iterable[Mapping[str, Any]],
     out_dir: Path,
@@ -263,20 +280,24 @@ def write_summary(
     _lay_out(sheet, columns)
 
     rows = 0
-    with csv_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        sheet.append(columns)
-        for data in results:
-            row = summary_row(data)
-            cells = [sheet_cell(row.get(c, "")) for c in columns]
-            writer.writerow(cells)
-            sheet.append(cells)
-            rows += 1
+    # UTF-8 with a byte-order mark: Excel reads accents right only then.
+    with (replacing(csv_path) as csv_temporary,
+          replacing(xlsx_path) as xlsx_temporary):
+        with csv_temporary.open("w", encoding="utf-8-sig",
+                                newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            sheet.append(columns)
+            for data in results:
+                row = summary_row(data)
+                cells = [sheet_cell(row.get(c, "")) for c in columns]
+                writer.writerow(cells)
+                sheet.append(cells)
+                rows += 1
 
-    last = get_column_letter(len(columns))
-    sheet.auto_filter.ref = f"A1:{last}{rows + 1}"
-    book.save(xlsx_path)
+        last = get_column_letter(len(columns))
+        sheet.auto_filter.ref = f"A1:{last}{rows + 1}"
+        book.save(xlsx_temporary)
     return [csv_path, xlsx_path]
 
 
@@ -326,7 +347,8 @@ def _write_json(
 ) -> Path:
     """Write ``results.json`` one domain at a time."""
     path = out / "results.json"
-    with path.open("w", encoding="utf-8") as handle:
+    with replacing(path) as temporary, \
+            temporary.open("w", encoding="utf-8") as handle:
         handle.write('{"run": ' + json.dumps(run, ensure_ascii=False))
         handle.write(',\n"domains": [\n')
         for index, data in enumerate(domains):
@@ -354,17 +376,22 @@ def fingerprint(
     path: str | Path,
     default_region: str | None,
     allowlist: Sequence[str] | None = None,
+    resolver: str | None = None,
 ) -> str:
     """A digest of an input file and the options that shape its rows.
 
     ``allowlist`` is the run's own allowlist entries, when it has one. The
     files an ``allowlist`` column names are not read here: the input's
-    bytes cover their names, not their content.
+    bytes cover their names, not their content. ``resolver`` is where the
+    answers come from (:meth:`~.resolver.Resolver.describe`), so a resumed
+    run cannot mix the verdicts of two sources of DNS data.
     """
     digest = hashlib.sha256(Path(path).read_bytes())
     digest.update(f"|region={default_region}".encode())
     if allowlist is not None:
         digest.update(("|allowlist=" + "\n".join(allowlist)).encode())
+    if resolver is not None:
+        digest.update(f"|resolver={resolver}".encode())
     return digest.hexdigest()
 
 
@@ -417,7 +444,9 @@ class ResultStream:
         header = _parse_line(lines[0])
         if header is None or header.get("input") != self.input_id:
             raise AuditError(
-                f"{self.path} holds results of another input or options; "
+                f"{self.path} holds results of another input or options "
+                "(input file, --region, --allowlist, --nameserver or "
+                "--zone-file); "
                 "use a new --out folder or run without --resume"
             )
         kept = [lines[0]]
@@ -429,8 +458,10 @@ class ResultStream:
                 self.columns.update(dict.fromkeys(data.get("columns", ())))
                 self.allowlist |= "allowlist" in data
                 kept.append(line)
-        # A line cut short by a crash is dropped, so that row runs again.
-        self.path.write_bytes(b"\n".join(kept) + b"\n")
+        # A line cut short by a crash is dropped, so that row runs again;
+        # the stream is replaced whole, so a second crash loses nothing.
+        with replacing(self.path) as temporary:
+            temporary.write_bytes(b"\n".join(kept) + b"\n")
         log.info("resuming: %d rows already done in %s", len(self.done),
                  self.path)
 

@@ -31,7 +31,6 @@ import html
 import io
 import json
 import logging
-import os
 import re
 import time
 from collections import Counter
@@ -48,7 +47,7 @@ from matplotlib.figure import Figure
 
 from .audit import STATUSES
 from .errors import ReportError
-from .outputs import REPORT_NAME, read_results, summary_frame
+from .outputs import REPORT_NAME, read_results, replacing, summary_frame
 
 __all__ = [
     "PLAIN_JSON_LIMIT",
@@ -746,15 +745,10 @@ def notebook_html(notebook: Any, title: str) -> str:
     return page
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_whole(path: Path, text: str) -> None:
     """Write through a temporary file, so no half report is ever left."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def render_report(out_dir: str | Path) -> Path:
@@ -792,7 +786,7 @@ def render_report(out_dir: str | Path) -> Path:
             + "; ".join(remote[:5])
         )
     target = out / REPORT_NAME
-    _write_atomic(target, page)
+    _write_whole(target, page)
     log.info("wrote %s (%d rows, %.0f kB; notebook %.1f s, html %.1f s)",
              target, len(data.domains), len(page) / 1024,
              executed - started, time.monotonic() - executed)

@@ -457,3 +457,35 @@ def test_check_compares_an_allowlist(tmp_path: Path) -> None:
     _usage_error(run("check", "lindqvist-bygg.example", "-r", "EU1", "-z",
                      SAMPLE_ZONE, "--allowlist", tmp_path / "absent.txt"),
                  "absent.txt")
+
+
+def test_resume_refuses_answers_from_another_source(
+    tmp_path: Path, domains: Path
+) -> None:
+    out = tmp_path / "out"
+    other = tmp_path / "other.zone"
+    other.write_bytes(REALWORLD_ZONE.read_bytes())
+    first = run("audit", domains, "--zone-file", REALWORLD_ZONE, "--out",
+                out, "--no-report", "--no-progress")
+    assert first.exit_code == 0, first.output
+
+    mixed = run("audit", domains, "--zone-file", other, "--out", out,
+                "--resume", "--no-report", "--no-progress")
+
+    _usage_error(mixed, "--zone-file", "--resume")
+
+
+def test_ctrl_c_while_writing_outputs_says_how_to_finish(
+    tmp_path: Path, domains: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("cxone_audit.cli.finish_outputs", interrupted)
+
+    result = run("audit", domains, "--zone-file", REALWORLD_ZONE, "--out",
+                 tmp_path / "out", "--no-report", "--no-progress")
+
+    assert result.exit_code == 130
+    assert "--resume" in result.stderr
+    assert "Aborted" not in result.output

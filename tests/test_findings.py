@@ -208,6 +208,8 @@ def test_a_domain_that_does_not_exist_is_not_told_to_publish(
     assert "NXDOMAIN" in result.reason
     assert "spf.domain-missing" in codes
     assert "spf.no-record" not in codes
+    # Nor advice to publish SPF or DMARC at a name that does not exist.
+    assert set(codes) == {"spf.domain-missing"}
     assert codes["spf.domain-missing"]["severity"] == "high"
     assert result.spf.void_lookups == 0
     proposal = result.extra["proposal"]

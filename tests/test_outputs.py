@@ -1,4 +1,5 @@
 import asyncio
+import codecs
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from cxone_audit.outputs import (
     finish_outputs,
     neutralise_formula,
     read_results,
+    replacing,
     write_outputs,
 )
 from cxone_audit.resolver import ZoneFileResolver
@@ -192,3 +194,26 @@ def test_cancel_takes_no_new_row() -> None:
     started = resolver.domains
     assert 4 <= len(started) < 40
     assert len(finished) <= len(started)
+
+
+def test_an_interrupted_write_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text("the earlier run", encoding="utf-8")
+
+    with pytest.raises(KeyboardInterrupt), replacing(path) as temporary:
+        temporary.write_text("half of the new", encoding="utf-8")
+        raise KeyboardInterrupt
+
+    assert path.read_text(encoding="utf-8") == "the earlier run"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_summary_csv_starts_with_a_byte_order_mark(tmp_path: Path) -> None:
+    # Excel takes a CSV file without one for the local 8-bit code page.
+    _, results = audit(FRAME)
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    assert paths["csv"].read_bytes().startswith(codecs.BOM_UTF8)
+    text = paths["csv"].read_text(encoding="utf-8-sig")
+    assert text.startswith("row,input,domain,")
