@@ -172,7 +172,7 @@ def audit(
 
     started, kept = time.monotonic(), len(stream.done)
     info = RunInfo(resolver=resolver.describe(), input=input_file.name,
-                   default_region=default,
+                   default_region=default, kept=kept,
                    allowlist=current.file if current is not None else None)
     show = sys.stderr.isatty() if progress is None else progress
     work = audit_rows(rows, resolver, concurrency=concurrency,

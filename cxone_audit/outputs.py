@@ -68,13 +68,17 @@ class RunInfo:
     """What a run was: when, over which DNS, with which tables.
 
     ``allowlist`` names the run's own allowlist file, when it had one; the
-    ``run`` object then holds it, and only then.
+    ``run`` object then holds it, and only then. ``kept`` counts the rows a
+    resumed run found already done: ``started``, the elapsed time and the
+    DNS counters then describe the resumed part alone, and ``run`` says so
+    with ``rows_kept_from_earlier_run``.
     """
 
     resolver: str
     input: str = ""
     default_region: str | None = None
     allowlist: str | None = None
+    kept: int = 0
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
     dns: dict[str, int] = field(default_factory=dict)
@@ -99,6 +103,8 @@ class RunInfo:
         }
         if self.allowlist is not None:
             run["allowlist"] = self.allowlist
+        if self.kept:
+            run["rows_kept_from_earlier_run"] = self.kept
         return run
 
 

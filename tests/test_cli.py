@@ -437,6 +437,8 @@ def test_resume_finishes_a_cut_short_run_with_the_same_results(
     wanted = json.loads((whole / "results.json").read_text("utf-8"))
     got = json.loads((cut / "results.json").read_text("utf-8"))
     assert got["domains"] == wanted["domains"]
+    assert got["run"]["rows_kept_from_earlier_run"] == 10
+    assert "rows_kept_from_earlier_run" not in wanted["run"]
 
 
 def test_check_compares_an_allowlist(tmp_path: Path) -> None:
