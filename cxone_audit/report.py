@@ -34,7 +34,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
@@ -383,27 +383,72 @@ def show_domains_table(data: ReportData) -> None:
          **TABLE_OPTIONS)
 
 
+#: Domains per chunk of the details data. The page unpacks a chunk when a
+#: row in it is first shown, so a large run opens without unpacking all of
+#: it, and no single JavaScript string has to hold every row (V8 strings
+#: stop at about 512 MB: 100,000 domains of details are more).
+CHUNK_ROWS = 2000
+
+#: Finding fields that come from the catalogue and repeat for every row.
+_CATALOGUE_FIELDS = ("family", "title", "explanation", "action", "rfc")
+
+
 def details_payload(data: ReportData) -> dict[str, Any]:
     """Gather the data the details panel reads.
 
-    Every DNS answer is stored once in ``answers``; a domain's
-    ``evidence`` becomes a list of indexes into it, since most domains of a
-    batch share their providers' include chains.
+    Returns
+    -------
+    dict
+        ``statuses`` and ``titles`` (the words the page shows), the
+        ``catalogue`` text of each finding code met, ``chunk_rows``, an
+        ``index`` (``[row, domain, input, region]`` per domain, for the
+        picker) and ``chunks``: the domains, :data:`CHUNK_ROWS` at a time.
+        In a chunk every DNS answer is stored once in ``answers`` and a
+        domain's ``evidence`` lists indexes into it (most domains share
+        their providers' include chains); a finding keeps only what its
+        catalogue entry does not already say.
     """
+    catalogue: dict[str, dict[str, Any]] = {}
+    chunks = []
+    for start in range(0, len(data.domains), CHUNK_ROWS):
+        part = data.domains[start:start + CHUNK_ROWS]
+        chunks.append(_chunk(part, catalogue))
+    index = [[d.get("row"), d.get("domain"), d.get("input"), d.get("region")]
+             for d in data.domains]
+    return {"statuses": STATUSES, "titles": SECTION_TITLES,
+            "catalogue": catalogue, "chunk_rows": CHUNK_ROWS,
+            "index": index, "chunks": chunks}
+
+
+def _chunk(
+    domains: Sequence[dict[str, Any]], catalogue: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """One chunk of the details: its domains and the answers they used."""
     answers: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    domains = []
-    for domain in data.domains:
+    seen: dict[str, int] = {}
+    compact = []
+    for domain in domains:
         refs = []
         for answer in domain.get("evidence") or []:
             key = json.dumps(answer, sort_keys=True)
-            if key not in index:
-                index[key] = len(answers)
+            if key not in seen:
+                seen[key] = len(answers)
                 answers.append(answer)
-            refs.append(index[key])
-        domains.append({**domain, "evidence": refs})
-    return {"statuses": STATUSES, "titles": SECTION_TITLES,
-            "answers": answers, "domains": domains}
+            refs.append(seen[key])
+        findings = [_compact_finding(f, catalogue)
+                    for f in domain.get("findings") or []]
+        compact.append({**domain, "evidence": refs, "findings": findings})
+    return {"answers": answers, "domains": compact}
+
+
+def _compact_finding(
+    finding: dict[str, Any], catalogue: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The finding without the catalogue text it shares with its code."""
+    entry = catalogue.setdefault(finding["code"], {
+        k: finding[k] for k in _CATALOGUE_FIELDS if k in finding})
+    return {k: v for k, v in finding.items()
+            if k not in entry or entry[k] != v}
 
 
 def _script_json(value: Any) -> str:
@@ -427,38 +472,55 @@ def _asset(name: str) -> str:
 
 
 def _data_element(payload: Mapping[str, Any]) -> str:
-    """Build the ``<script>`` element that carries the details to the page.
+    """Build the ``<script>`` elements that carry the details to the page.
 
-    Up to :data:`PLAIN_JSON_LIMIT` bytes it is JSON as is. Above, it
-    is gzip in base64 (about a tenth of the size on the sample data: the
-    findings' explanations repeat from domain to domain), which the page
-    unpacks with the browser's DecompressionStream.
+    ``cxa-data`` holds everything but the chunks, as JSON; each chunk
+    follows as ``cxa-chunk-N``. A chunk up to :data:`PLAIN_JSON_LIMIT`
+    bytes is JSON as is; above, it is gzip in base64 (about a tenth of the
+    size: findings and provider records repeat from domain to domain),
+    which the page unpacks with the browser's DecompressionStream.
     """
+    head = {k: v for k, v in payload.items() if k != "chunks"}
+    elements = ['<script type="application/json" id="cxa-data">'
+                f"{_script_json(head)}</script>"]
+    for number, chunk in enumerate(payload["chunks"]):
+        elements.append(_chunk_element(f"cxa-chunk-{number}", chunk))
+    return "".join(elements)
+
+
+def _chunk_element(element_id: str, chunk: Mapping[str, Any]) -> str:
     # ASCII-only JSON (json's default), so its length is its size in bytes.
-    text = json.dumps(payload, separators=(",", ":"))
+    text = json.dumps(chunk, separators=(",", ":"))
     if len(text) <= PLAIN_JSON_LIMIT:
-        return ('<script type="application/json" id="cxa-data">'
-                f"{_script_json(payload)}</script>")
+        return (f'<script type="application/json" id="{element_id}">'
+                f"{_script_json(chunk)}</script>")
 
     packed = gzip.compress(text.encode("ascii"), compresslevel=6, mtime=0)
-    return ('<script type="application/octet-stream" id="cxa-data" '
+    return (f'<script type="application/octet-stream" id="{element_id}" '
             'data-encoding="gzip+base64">'
             f'{base64.b64encode(packed).decode("ascii")}</script>')
 
 
 _DATA_ELEMENT = re.compile(
-    r'<script\b([^>]*\bid="cxa-data"[^>]*)>(.*?)</script>', re.DOTALL)
+    r'<script\b([^>]*\bid="(cxa-data|cxa-chunk-\d+)"[^>]*)>(.*?)</script>',
+    re.DOTALL)
 
 
 def read_data_element(page: str) -> dict[str, Any]:
     """Read the details payload back from a rendered report."""
-    match = _DATA_ELEMENT.search(page)
-    if match is None:
+    payload: dict[str, Any] | None = None
+    chunks = []
+    for match in _DATA_ELEMENT.finditer(page):
+        attributes, name, text = match.groups()
+        if 'data-encoding="gzip+base64"' in attributes:
+            text = gzip.decompress(base64.b64decode(text)).decode("utf-8")
+        if name == "cxa-data":
+            payload = json.loads(text)
+        else:
+            chunks.append(json.loads(text))
+    if payload is None:
         raise ReportError("the page holds no details data")
-    attributes, text = match.group(1), match.group(2)
-    if 'data-encoding="gzip+base64"' in attributes:
-        text = gzip.decompress(base64.b64decode(text)).decode("utf-8")
-    return json.loads(text)
+    return {**payload, "chunks": chunks}
 
 
 def details_html(data: ReportData) -> str:

@@ -87,11 +87,17 @@ def page(rendered):
 
 
 def _details(page: str) -> dict:
+    """The details data of a small run: its head and its one chunk."""
+    elements = {}
     for attrs, text in _elements(page).scripts:
-        if attrs.get("id") == "cxa-data":
+        name = attrs.get("id", "")
+        if name == "cxa-data" or name.startswith("cxa-chunk-"):
             assert attrs["type"] == "application/json"  # a small run
-            return json.loads(text)
-    raise AssertionError("no details JSON in the page")
+            elements[name] = json.loads(text)
+    assert "cxa-data" in elements, "no details JSON in the page"
+    assert set(elements) <= {"cxa-data", "cxa-chunk-0"}
+    part = elements.get("cxa-chunk-0", {"answers": [], "domains": []})
+    return {**elements["cxa-data"], **part}
 
 
 def _table_rows(page: str) -> list[list]:
@@ -358,7 +364,49 @@ def test_large_details_are_embedded_gzipped(tmp_path):
 
 
 def test_small_details_are_plain_json(page):
-    assert report.read_data_element(page) == _details(page)
+    read = report.read_data_element(page)
+    details = _details(page)
+
+    assert read["chunks"] == [{"answers": details["answers"],
+                               "domains": details["domains"]}]
+    assert read["index"] == details["index"]
+
+
+def test_details_come_in_chunks_with_the_catalogue_once(tmp_path):
+    results = scaled_results(audited_results(), 5)
+    data = report.load_for_report(write_results(results, tmp_path))
+
+    payload = report.details_payload(data)
+
+    rows = len(data.domains)
+    assert [len(c["domains"]) for c in payload["chunks"]] == [rows]
+    assert [r[0] for r in payload["index"]] == [
+        d["row"] for d in data.domains]
+    # Every finding reads back whole from the catalogue and its own fields.
+    for whole, chunked in zip(data.domains, payload["chunks"][0]["domains"],
+                              strict=True):
+        back = [{**payload["catalogue"][f["code"]], **f}
+                for f in chunked["findings"]]
+        assert back == whole["findings"]
+        assert all("explanation" not in f for f in chunked["findings"])
+
+
+def test_a_large_run_is_split_into_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "CHUNK_ROWS", 4)
+    data = report.load_for_report(write_results(audited_results(), tmp_path))
+
+    payload = report.details_payload(data)
+    read = report.read_data_element(report.details_html(data))
+
+    sizes = [len(c["domains"]) for c in payload["chunks"]]
+    assert sizes[:-1] == [4] * (len(sizes) - 1) and 0 < sizes[-1] <= 4
+    assert sum(sizes) == len(data.domains)
+    assert read == json.loads(json.dumps(payload))
+    # Evidence indexes point into the chunk's own answers.
+    for chunk in payload["chunks"]:
+        for domain in chunk["domains"]:
+            assert all(0 <= i < len(chunk["answers"])
+                       for i in domain["evidence"])
 
 
 def test_domains_table_has_every_row_and_pass_through_columns(tmp_path):

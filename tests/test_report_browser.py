@@ -245,7 +245,7 @@ def test_hostile_cells_show_as_text_in_the_table(session):
 def test_details_of_a_large_run_are_unpacked_in_the_page(session):
     page = session.page
 
-    data = page.locator("#cxa-data")
+    data = page.locator("#cxa-chunk-0")
     assert data.get_attribute("data-encoding") == "gzip+base64"
     page.wait_for_selector("#cxa-details[data-loaded]")
     options = page.locator("#cxa-pick-list option")

@@ -1,9 +1,12 @@
 // Domain details of the cxone-audit batch report.
 //
-// The results are embedded in <script id="cxa-data"> as JSON (gzipped and
-// in base64 for large runs); this script builds the details of the chosen
-// domain with DOM calls and textContent only, so text from DNS or from a
-// spreadsheet is never parsed as HTML.
+// The results are embedded in script elements: "cxa-data" holds the words,
+// the findings catalogue and an index of the rows, and "cxa-chunk-N" the
+// domains, a few thousand each (JSON, or gzipped in base64 for large
+// runs). A chunk is unpacked when one of its rows is first shown.
+// This script builds the details of the chosen domain with DOM calls and
+// textContent only, so text from DNS or from a spreadsheet is never parsed
+// as HTML.
 (function () {
   "use strict";
 
@@ -18,22 +21,34 @@
   const choices = document.getElementById("cxa-pick-list");
   const body = document.getElementById("cxa-detail-body");
 
-  // Large runs come gzipped in base64 (see cxone_audit.report).
-  async function readPayload() {
-    if (source.dataset.encoding !== "gzip+base64") {
-      return JSON.parse(source.textContent);
+  // Large chunks come gzipped in base64 (see cxone_audit.report).
+  async function readElement(node) {
+    if (node.dataset.encoding !== "gzip+base64") {
+      return JSON.parse(node.textContent);
     }
-    const bytes = Uint8Array.from(atob(source.textContent.trim()),
+    const bytes = Uint8Array.from(atob(node.textContent.trim()),
       (c) => c.charCodeAt(0));
     const stream = new Blob([bytes]).stream()
       .pipeThrough(new DecompressionStream("gzip"));
     return JSON.parse(await new Response(stream).text());
   }
 
-  let domains = [];
+  let rows = [];
   let answers = [];
   let statuses = {};
   let titles = {};
+  let catalogue = {};
+  let chunkRows = 1;
+  // Unpacked chunks by number; a promise each, so two clicks unpack once.
+  const chunks = new Map();
+
+  function chunk(number) {
+    if (!chunks.has(number)) {
+      const node = document.getElementById("cxa-chunk-" + number);
+      chunks.set(number, readElement(node));
+    }
+    return chunks.get(number);
+  }
   const results = new Set(["pass", "fail", "softfail", "neutral", "none",
     "permerror", "temperror"]);
   const severities = new Set(["critical", "high", "medium", "low", "info"]);
@@ -45,7 +60,7 @@
     "status", "reason", "notes", "columns", "spf", "ips", "evidence",
     "findings", "proposal", "allowlist"]);
 
-  // Lookups from what a user may type to an index in `domains`.
+  // Lookups from what a user may type to an index in `rows`.
   const byLabel = new Map();
   const byRow = new Map();
   const byName = new Map();
@@ -366,14 +381,27 @@
     return nodes;
   }
 
-  function show(index) {
-    const d = domains[index];
+  // Shows row `index` once its chunk is unpacked; a later choice wins.
+  let wanted = -1;
+  async function show(index) {
+    wanted = index;
+    const part = await chunk(Math.floor(index / chunkRows));
+    if (wanted !== index) {
+      return;
+    }
+    answers = part.answers;
+    showDomain(part.domains[index % chunkRows]);
+  }
+
+  function showDomain(d) {
     const parts = [...header(d), inputSection(d)];
     if (d.spf) {
       parts.push(spfSection(d.spf), ipSection(d.ips));
     }
     if (d.findings && d.findings.length) {
-      parts.push(findingsSection(d.findings));
+      // The catalogue's words for a code are stored once, not per row.
+      parts.push(findingsSection(d.findings.map(
+        (f) => ({ ...catalogue[f.code], ...f }))));
     }
     if (d.proposal) {
       parts.push(proposalSection(d.proposal));
@@ -402,16 +430,18 @@
   function choose(final) {
     const index = find(picker.value);
     if (index >= 0) {
-      show(index);
+      show(index).catch(failed);
     } else if (final && picker.value.trim()) {
       body.replaceChildren(el("p", "cxa-d-empty",
         "No row matches \u201c" + picker.value + "\u201d."));
     }
   }
 
-  function buildIndex() {
+  function buildIndex(index) {
+    rows = index.map(([row, domain, input, region]) =>
+      ({ row, domain, input, region }));
     const options = document.createDocumentFragment();
-    domains.forEach((d, i) => {
+    rows.forEach((d, i) => {
       const text = label(d);
       byLabel.set(text, i);
       byRow.set(String(d.row), i);
@@ -432,19 +462,22 @@
   picker.addEventListener("change", () => choose(true));
   picker.disabled = true;
 
-  readPayload().then((payload) => {
-    ({ domains, answers, statuses, titles } = payload);
-    buildIndex();
+  function failed(error) {
+    body.replaceChildren(el("p", "cxa-d-empty",
+      "This browser cannot read the details embedded in the page ("
+      + error + "); results.json next to this report holds the same data."));
+  }
+
+  readElement(source).then((head) => {
+    ({ statuses, titles, catalogue } = head);
+    chunkRows = head.chunk_rows;
+    buildIndex(head.index);
     picker.disabled = false;
     root.dataset.loaded = "1";
     if (picker.value) {
       choose(true);
     }
-  }).catch((error) => {
-    body.replaceChildren(el("p", "cxa-d-empty",
-      "This browser cannot read the details embedded in the page ("
-      + error + "); results.json next to this report holds the same data."));
-  });
+  }).catch(failed);
 
   // A click on a row of the domains table shows that row's details.
   document.addEventListener("click", (event) => {
@@ -456,8 +489,8 @@
     if (index === undefined) {
       return;
     }
-    picker.value = label(domains[index]);
-    show(index);
+    picker.value = label(rows[index]);
+    show(index).catch(failed);
     root.scrollIntoView({ block: "start" });
   });
 })();
