@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from cxone_audit import report
+from cxone_audit.findings import CATALOGUE
 from cxone_audit.regions import allowlist_ips
 from tests.reportdata import (
     ALLOWLIST_CELLS,
@@ -33,7 +34,9 @@ from tests.reportdata import (
 
 pytestmark = pytest.mark.browser
 
-ROWS = 2000
+# More rows than one chunk of details holds, so the page must unpack the
+# chunk a row is in.
+ROWS = 2500
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 LOCAL_SCHEMES = ("file:", "data:", "blob:")
@@ -177,8 +180,13 @@ def _search(page: Any, text: str) -> None:
 
 
 def _choose(page: Any, label: str) -> None:
+    """Pick a row by its label and wait until its details are shown (the
+    page may first unpack the chunk that holds it)."""
+    page.evaluate(
+        "document.getElementById('cxa-detail-body').removeAttribute('data-row')")
     page.fill("#cxa-pick", label)
     page.dispatch_event("#cxa-pick", "change")
+    page.wait_for_selector("#cxa-detail-body[data-row]", state="attached")
 
 
 def _label(result: Any) -> str:
@@ -247,9 +255,30 @@ def test_details_of_a_large_run_are_unpacked_in_the_page(session):
 
     data = page.locator("#cxa-chunk-0")
     assert data.get_attribute("data-encoding") == "gzip+base64"
+    chunks = -(-ROWS // report.CHUNK_ROWS)
+    assert chunks > 1
+    assert page.locator('script[id^="cxa-chunk-"]').count() == chunks
     page.wait_for_selector("#cxa-details[data-loaded]")
     options = page.locator("#cxa-pick-list option")
     assert options.count() == ROWS
+    session.assert_quiet()
+
+
+def test_a_row_of_the_last_chunk_shows_its_details(session):
+    page = session.page
+    last = next(r for r in reversed(session.results)
+                if r.extra.get("findings"))
+    assert last.row > report.CHUNK_ROWS
+
+    _choose(page, _label(last))
+
+    body = page.locator("#cxa-detail-body")
+    assert body.get_attribute("data-row") == str(last.row)
+    assert page.locator("#cxa-detail-body .cxa-d-name").inner_text() == (
+        last.domain or last.input)
+    # Its findings read whole, their words coming from the catalogue.
+    code = last.extra["findings"][0]["code"]
+    assert CATALOGUE[code].explanation in body.inner_text()
     session.assert_quiet()
 
 
