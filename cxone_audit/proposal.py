@@ -176,6 +176,27 @@ def _is_all_or_redirect(term: str) -> bool:
     return word == "all" or term.lower().startswith("redirect=")
 
 
+def _without_dead_copies(record: str, ips: Sequence[str]) -> str:
+    """Drop ``ip4:`` terms for ``ips`` that stand after ``all``.
+
+    RFC 7208 5.1: terms after ``all`` are never tested. An address listed
+    there is one the record meant to authorise; it is added in front of
+    ``all`` instead, and a second copy would keep the dead term.
+    """
+    wanted = {f"{prefix}ip4:{ip}{suffix}" for ip in ips
+              for prefix in ("", "+") for suffix in ("", "/32")}
+    terms = _term_offsets(record)
+    first_all = next((n for n, (_, t) in enumerate(terms)
+                      if t.lstrip("+-~?").lower() == "all"), None)
+    if first_all is None:
+        return record
+
+    for offset, term in reversed(terms[first_all + 1:]):
+        if term.lower() in wanted:
+            record = record[:offset].rstrip(" ") + record[offset + len(term):]
+    return record
+
+
 def add_ip4_terms(record: str, ips: Iterable[str], *,
                   front: bool = False) -> str:
     """Add ``ip4:`` terms to ``record``, leaving everything else as it is.
@@ -186,7 +207,7 @@ def add_ip4_terms(record: str, ips: Iterable[str], *,
         An SPF record (``v=spf1 ...``).
     ips
         IPv4 addresses to add, in order (the ones that do not pass: one
-        listed after ``all`` is added again in front of it).
+        listed after ``all`` is moved in front of it).
     front
         Put the terms right after ``v=spf1`` instead of in front of the
         first ``all``/``redirect=``; used when an earlier term decides the
@@ -198,10 +219,14 @@ def add_ip4_terms(record: str, ips: Iterable[str], *,
         The new record. Without ``all`` and ``redirect=`` the terms go at
         the end.
     """
+    ips = list(ips)
     terms = _term_offsets(record)
     added = " ".join(f"ip4:{ip}" for ip in ips)
     if not added:
         return record
+    if not front:
+        record = _without_dead_copies(record, ips)
+        terms = _term_offsets(record)
 
     # RFC 7208 4.6.2: mechanisms are tested in order; terms in front of
     # 'all' are reached, and modifiers may stand anywhere (RFC 7208 6).
@@ -333,7 +358,7 @@ async def propose(
     blocked = _blocker(facts, findings)
     if blocked is not None:
         return Proposal(needed=True, blocked_by=blocked,
-                        optional=facts.ses_verified, note=_blocked_note())
+                        optional=facts.ses_verified, note=_blocked_note(facts))
     return await _build(facts, missing, evaluator)
 
 
@@ -372,11 +397,22 @@ async def _build(
     )
 
 
-def _blocked_note() -> str:
+def _blocked_note(facts: DomainFacts) -> str:
+    if facts.txt.rcode == "NXDOMAIN":
+        return (f"{facts.domain} does not exist in DNS, so there is no "
+                "name to publish a record at. Check the domain's spelling "
+                "in the input, then run the audit again.")
     return ("The current record cannot be evaluated, so adding CXone's "
             "IPs to it would change nothing for receivers. Fix the "
             "problem named in blocked_by, then run the audit again for a "
             "proposal.")
+
+
+def _moved_note(current: str, missing: list[str]) -> str:
+    if _without_dead_copies(current, missing) == current:
+        return ""
+    return (", but for the same addresses listed after 'all', where they "
+            "were never reached: they are moved, not copied")
 
 
 def _note(
@@ -387,7 +423,7 @@ def _note(
         f"Adds {', '.join(f'ip4:{ip}' for ip in missing)}"
         + (" to a new record." if facts.record is None else
            " in front of the record's 'all' (or 'redirect='); nothing "
-           "else changes."),
+           "else changes" + _moved_note(facts.record, missing) + "."),
         f"Checked before publishing: every {facts.region.code} SPF IP "
         f"passes; DNS-querying terms {check.dns_lookups_before} before, "
         f"{check.dns_lookups_after} after (ip4: costs no lookup).",

@@ -215,6 +215,7 @@ def test_a_domain_that_does_not_exist_is_not_told_to_publish(
     proposal = result.extra["proposal"]
     assert proposal["record"] is None
     assert "spf.domain-missing" in proposal["blocked_by"]
+    assert "spelling" in proposal["note"]
 
 
 def test_syntax_error_names_term_and_position(audit: Audit) -> None:
