@@ -61,7 +61,7 @@ DOMAIN_MISSING = "the domain does not exist (NXDOMAIN): check its spelling"
 #: Every status, most urgent first, with the words a report shows for it.
 STATUSES: dict[str, str] = {
     "input-error": "row could not be audited",
-    "dns-error": "DNS error (temperror): try again later",
+    "dns-error": "DNS lookup failed (temperror): see the reason",
     "no-spf": "no SPF record",
     "spf-error": "SPF record error (permerror)",
     "not-authorised": "no CXone SPF IP authorised",

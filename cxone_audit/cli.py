@@ -253,7 +253,7 @@ def _print_summary(
 ) -> None:
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
     total = sum(counts.values())
-    resumed = f" ({kept} kept from the interrupted run)" if kept else ""
+    resumed = f" ({kept} kept from the earlier run)" if kept else ""
     click.echo(f"{total} rows audited in {seconds:.1f} s{resumed}"
                + (f": {summary}" if summary else " (the input has no rows)"))
 

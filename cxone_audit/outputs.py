@@ -124,9 +124,17 @@ def result_to_dict(result: DomainResult) -> dict[str, Any]:
         "spf": result.spf.to_dict(),
         "ips": [v.to_dict() for v in result.ips],
         "evidence": [a.to_dict() for a in result.evidence],
+        # A row that was never audited has none of these; the keys stay,
+        # so every domain object has the same shape.
+        **dict.fromkeys(_AUDIT_SECTIONS),
+        "findings": [],
     }
     data.update(result.extra)
     return data
+
+
+#: Sections an audit adds to a result (``None`` when it never ran).
+_AUDIT_SECTIONS = ("proposal", "dmarc", "mx", "ses")
 
 
 def neutralise_formula(value: Any) -> Any:

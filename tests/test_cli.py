@@ -433,7 +433,7 @@ def test_resume_finishes_a_cut_short_run_with_the_same_results(
 
     assert resumed.exit_code == 0, resumed.output
     assert f"{SUBSET} rows audited" in resumed.stdout
-    assert "(10 kept from the interrupted run)" in resumed.stdout
+    assert "(10 kept from the earlier run)" in resumed.stdout
     wanted = json.loads((whole / "results.json").read_text("utf-8"))
     got = json.loads((cut / "results.json").read_text("utf-8"))
     assert got["domains"] == wanted["domains"]

@@ -217,3 +217,17 @@ def test_summary_csv_starts_with_a_byte_order_mark(tmp_path: Path) -> None:
     assert paths["csv"].read_bytes().startswith(codecs.BOM_UTF8)
     text = paths["csv"].read_text(encoding="utf-8-sig")
     assert text.startswith("row,input,domain,")
+
+
+def test_every_domain_object_has_the_same_keys(tmp_path: Path) -> None:
+    _, results = audit(FRAME)
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    domains = json.loads(paths["json"].read_text())["domains"]
+    assert {d["status"] for d in domains} >= {"input-error", "authorised"}
+    keys = {frozenset(d) for d in domains}
+    assert len(keys) == 1
+    skipped = [d for d in domains if d["status"] == "input-error"]
+    assert all(d["findings"] == [] and d["proposal"] is None
+               for d in skipped)

@@ -361,3 +361,21 @@ def test_screenshot(session):
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
     session.assert_quiet()
+
+
+@pytest.mark.parametrize(("status", "words"), [
+    ("dns-error", "unknown: the DNS lookup failed"),
+    ("input-error", "not looked up"),
+])
+def test_a_row_without_an_answer_never_reads_no_record(
+    session, status: str, words: str
+):
+    page = session.page
+    row = next(r for r in session.results if r.status == status)
+
+    _choose(page, _label(row))
+
+    spf = page.locator('#cxa-detail-body section[data-part="spf"]')
+    assert words in spf.inner_text()
+    assert "no SPF record" not in spf.inner_text()
+    session.assert_quiet()

@@ -213,8 +213,18 @@
     return node;
   }
 
-  function spfSection(spf) {
+  function spfSection(spf, status) {
     const node = section("SPF record", "spf");
+    if (status === "input-error" || status === "dns-error") {
+      // Nothing is known about the record: never say "no SPF record".
+      node.append(el("p", "cxa-d-empty", status === "dns-error"
+        ? "unknown: the DNS lookup failed (see the reason above)"
+        : "not looked up: the row could not be audited"));
+      if (spf.reason) {
+        node.append(pairs([["problem", spf.reason]]));
+      }
+      return node;
+    }
     if (spf.record) {
       node.append(code(spf.record));
     } else if (spf.records && spf.records.length > 1) {
@@ -396,7 +406,7 @@
   function showDomain(d) {
     const parts = [...header(d), inputSection(d)];
     if (d.spf) {
-      parts.push(spfSection(d.spf), ipSection(d.ips));
+      parts.push(spfSection(d.spf, d.status), ipSection(d.ips));
     }
     if (d.findings && d.findings.length) {
       // The catalogue's words for a code are stored once, not per row.
