@@ -370,6 +370,13 @@ def _column_defs(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 + ".includes(cellData)) { td.classList.add("
                 "'cxa-status-cell', 'cxa-t-' + cellData); } }"
             ),
+            # Sorted most urgent first, as STATUSES lists them, not by name.
+            "render": JavascriptFunction(
+                "function (data, type) { if (type === 'sort' || type === "
+                "'type') { const i = " + known + ".indexOf(data); "
+                "return i < 0 ? " + str(len(STATUSES)) + " : i; } "
+                "return data; }"
+            ),
         })
     return defs
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from cxone_audit import report
+from cxone_audit.audit import STATUSES
 from cxone_audit.findings import CATALOGUE
 from cxone_audit.regions import allowlist_ips
 from tests.reportdata import (
@@ -215,6 +216,24 @@ def test_clicking_a_column_name_sorts(session):
     descending = [str(ROWS), str(ROWS - 1), str(ROWS - 2)]
     assert _settled_cells(page, descending) == descending
     header.click()
+    session.assert_quiet()
+
+
+def test_status_sorts_most_urgent_first(session):
+    page = session.page
+    header = page.locator("#cxa-domains thead th",
+                          has_text=re.compile("^status$"))
+    order = list(STATUSES)
+    statuses = sorted({r.status for r in session.results}, key=order.index)
+
+    header.click()
+    first = page.locator("#cxa-domains tbody tr:first-child "
+                         "td.cxa-status-cell")
+    expect(first).to_have_text(statuses[0])
+    header.click()
+    expect(first).to_have_text(statuses[-1])
+    page.locator("#cxa-domains thead th",
+                 has_text=re.compile("^row$")).click()
     session.assert_quiet()
 
 
