@@ -398,3 +398,19 @@ def test_a_row_without_an_answer_never_reads_no_record(
     assert words in spf.inner_text()
     assert "no SPF record" not in spf.inner_text()
     session.assert_quiet()
+
+
+def test_part_of_a_name_finds_the_one_row_that_holds_it(session):
+    page = session.page
+    row = next(r for r in session.results
+               if r.domain and "softfail-00042" in r.domain)
+
+    _choose(page, "softfail-00042")
+
+    body = page.locator("#cxa-detail-body")
+    assert body.get_attribute("data-row") == str(row.row)
+    # A part that several rows hold picks none of them.
+    page.fill("#cxa-pick", "00042")
+    page.dispatch_event("#cxa-pick", "change")
+    expect(body).to_contain_text("No row matches")
+    session.assert_quiet()

@@ -425,7 +425,7 @@
     body.dataset.row = String(d.row);
   }
 
-  function find(text) {
+  function find(text, final) {
     const wanted = text.trim();
     if (byLabel.has(wanted)) {
       return byLabel.get(wanted);
@@ -434,11 +434,31 @@
       return byRow.get(wanted);
     }
     const name = wanted.toLowerCase().replace(/\.$/, "");
-    return byName.has(name) ? byName.get(name) : -1;
+    if (byName.has(name)) {
+      return byName.get(name);
+    }
+    return final ? onlyMatch(name) : -1;
+  }
+
+  // Part of a name, when exactly one row's name holds it.
+  function onlyMatch(part) {
+    if (part.length < 3) {
+      return -1;
+    }
+    let found = -1;
+    for (const [name, index] of byName) {
+      if (name.includes(part)) {
+        if (found >= 0 && found !== index) {
+          return -1;
+        }
+        found = index;
+      }
+    }
+    return found;
   }
 
   function choose(final) {
-    const index = find(picker.value);
+    const index = find(picker.value, final);
     if (index >= 0) {
       show(index).catch(failed);
     } else if (final && picker.value.trim()) {
