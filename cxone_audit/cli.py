@@ -100,6 +100,15 @@ def _region_option(required: bool, use: str = "") -> Any:
     )
 
 
+def _allowlist_option(use: str) -> Any:
+    return click.option(
+        "--allowlist", "allowlist_file", metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The mail server's current allowlist, as for 'allowlist "
+        "--current'," + use,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cxone-audit")
 @click.option("-v", "--verbose", count=True,
@@ -119,12 +128,8 @@ def main(verbose: int) -> None:
 @click.argument("input_file", metavar="INPUT",
                 type=click.Path(dir_okay=False, path_type=Path))
 @_region_option(required=False, use=" Used for rows without a region.")
-@click.option("--allowlist", "allowlist_file", metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="The mail server's current allowlist, as for 'allowlist "
-                   "--current', compared with each row's region. A row's "
-                   "'allowlist' cell (a file, relative to INPUT's folder) "
-                   "overrides it.")
+@_allowlist_option(" compared with each row's region. A row's 'allowlist' "
+                   "cell (a file, relative to INPUT's folder) overrides it.")
 @click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
               default=Path("reports/audit"), show_default=True,
               help="Folder for results.json, summary.csv/xlsx, report.html.")
@@ -267,10 +272,7 @@ def _print_paths(paths: dict[str, Path]) -> None:
 @main.command()
 @click.argument("domain")
 @_region_option(required=True)
-@click.option("--allowlist", "allowlist_file", metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="The mail server's current allowlist, as for 'allowlist "
-                   "--current', compared with the region's allowlist IPs.")
+@_allowlist_option(" compared with the region's allowlist IPs.")
 @dns_options
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON (the results.json object).")
