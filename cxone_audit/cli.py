@@ -192,6 +192,9 @@ def audit(
         _print_summary(stream.counts, time.monotonic() - started, kept)
         if report:
             _render_report(out_dir, paths)
+        else:
+            click.echo("no report.html (--no-report): "
+                       "cxone_audit.report.render_report(OUT) renders it")
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted while writing the outputs: every row is saved "

@@ -177,6 +177,7 @@ def summary_row(data: Mapping[str, Any]) -> dict[str, Any]:
     """The flat summary columns of one result (its ``result_to_dict``)."""
     failing = [f"{v['ip']} {v['result']}" for v in data["ips"]
                if v["result"] != "pass"]
+    skipped = data["status"] == "input-error"
     row = {
         "row": data["row"],
         "input": data["input"],
@@ -185,8 +186,9 @@ def summary_row(data: Mapping[str, Any]) -> dict[str, Any]:
         "status": data["status"],
         "reason": data["reason"],
         "spf_record": data["spf"]["record"] or "",
-        "dns_lookups": data["spf"]["dns_lookups"],
-        "void_lookups": data["spf"]["void_lookups"],
+        # A row never audited counted nothing: empty, not 0.
+        "dns_lookups": "" if skipped else data["spf"]["dns_lookups"],
+        "void_lookups": "" if skipped else data["spf"]["void_lookups"],
         "ips_not_passing": "; ".join(failing),
         "notes": "; ".join(data["notes"]),
         **_extra_columns(data),

@@ -387,6 +387,7 @@ def test_no_report_removes_an_earlier_runs_report(
     assert result.exit_code == 0, result.output
     assert (out / "results.json").exists()
     assert not (out / "report.html").exists()
+    assert "no report.html (--no-report)" in result.stdout
 
 
 def test_header_only_input_says_it_has_no_rows(tmp_path: Path) -> None:

@@ -231,3 +231,16 @@ def test_every_domain_object_has_the_same_keys(tmp_path: Path) -> None:
     skipped = [d for d in domains if d["status"] == "input-error"]
     assert all(d["findings"] == [] and d["proposal"] is None
                for d in skipped)
+
+
+def test_rows_never_audited_count_no_lookups(tmp_path: Path) -> None:
+    _, results = audit(FRAME)
+
+    paths = write_outputs(results, RunInfo("zone"), tmp_path)
+
+    summary = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False)
+    skipped = summary[summary["status"] == "input-error"]
+    audited = summary[summary["status"] != "input-error"]
+    assert len(skipped) and len(audited)
+    assert set(skipped["dns_lookups"]) == set(skipped["void_lookups"]) == {""}
+    assert all(v.isdigit() for v in audited["dns_lookups"])
